@@ -1,0 +1,80 @@
+"""JSON log lines for Cloud Logging, with request trace correlation.
+
+Cloud Logging reads `severity`, `message` and
+`logging.googleapis.com/trace` from each JSON line on stdout. The trace id comes from
+the `X-Cloud-Trace-Context` header that Google's front end adds to every request, so
+every line logged while serving that request is grouped under it in the console.
+Extra fields passed with `logger.info("...", extra={"event": ..., ...})` become
+`jsonPayload` fields, which the log-based metrics in infra/ count.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import datetime as dt
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+_trace: contextvars.ContextVar[str | None] = contextvars.ContextVar("trace", default=None)
+
+# Attributes every LogRecord has; anything else was passed through `extra`.
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "trace"}
+
+
+def trace_from_header(header: str | None) -> str | None:
+    """`TRACE_ID/SPAN_ID;o=1` -> `projects/<project>/traces/TRACE_ID`."""
+    if not header:
+        return None
+    trace_id = header.split("/", 1)[0].strip()
+    if not trace_id.isalnum() or len(trace_id) > 64:
+        return None
+    project = getattr(settings, "GCP_PROJECT_ID", "") or "local"
+    return f"projects/{project}/traces/{trace_id}"
+
+
+def bind_trace(header: str | None) -> contextvars.Token[str | None]:
+    return _trace.set(trace_from_header(header))
+
+
+class RequestContextFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.trace = _trace.get()
+        return True
+
+
+class CloudLoggingFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, Any] = {
+            "severity": record.levelname,
+            "message": record.getMessage(),
+            "logger": record.name,
+            "time": dt.datetime.fromtimestamp(record.created, tz=dt.UTC).isoformat(),
+        }
+        trace = getattr(record, "trace", None)
+        if trace:
+            payload["logging.googleapis.com/trace"] = trace
+        for key, value in vars(record).items():
+            if key not in _STANDARD and not key.startswith("_"):
+                payload[key] = value
+        if record.exc_info:
+            payload["exception"] = self.formatException(record.exc_info)
+        return json.dumps(payload, default=str)
+
+
+class RequestContextMiddleware:
+    """Bind the request's trace id for every log line written while serving it."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        token = bind_trace(request.headers.get("X-Cloud-Trace-Context"))
+        try:
+            return self.get_response(request)
+        finally:
+            _trace.reset(token)

@@ -1,0 +1,243 @@
+"""One settings module, driven by the environment (12-factor).
+
+With nothing set it runs locally on embedded defaults: SQLite, an in-memory channel
+layer and cache, the ORM session store and the local Gemini emulator. Production sets
+everything (see README "Configuration"); `python manage.py check --deploy` is clean then.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+
+# --- Core -----------------------------------------------------------------------------
+# AI4JOY_ENV=production switches on every production default (secure cookies, HSTS,
+# hashed static files, a required secret key); local is the embedded default.
+PRODUCTION = env.str("AI4JOY_ENV", default="local") == "production"
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="" if PRODUCTION else "insecure-local-only-key")
+if not SECRET_KEY:
+    raise environ.ImproperlyConfigured("DJANGO_SECRET_KEY must be set in production")
+
+ALLOWED_HOSTS = env.list(
+    "ALLOWED_HOSTS", default=[] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]", "testserver"]
+)
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# Which routes this process serves: api (pages, REST, admin, sign-in), audio (voice
+# WebSockets) or all (local default). One image, two Cloud Run services.
+SERVICE_ROLE = env.str("SERVICE_ROLE", default="all")
+if SERVICE_ROLE not in {"api", "audio", "all"}:
+    raise environ.ImproperlyConfigured("SERVICE_ROLE must be api, audio or all")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "channels",
+    "waffle",
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.google",
+    "flags",
+    "accounts",
+    "improv",
+    "audio",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "ai4joy.logging.RequestContextMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "waffle.middleware.WaffleMiddleware",
+]
+
+ROOT_URLCONF = "ai4joy.urls"
+ASGI_APPLICATION = "ai4joy.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "accounts.context_processors.sign_in_options",
+            ],
+        },
+    },
+]
+
+# --- Data -----------------------------------------------------------------------------
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=0))
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": env.str("CHANNEL_PREFIX", default="ai4joy")},
+        }
+    }
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env.str("CACHE_PREFIX", default="ai4joy"),
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Where scenes, turns and audio-session records live: django (ORM) or firestore.
+SESSION_STORE = env.str("SESSION_STORE", default="django")
+FIRESTORE_DATABASE = env.str("FIRESTORE_DATABASE", default="(default)")
+
+# --- Gemini ---------------------------------------------------------------------------
+GCP_PROJECT_ID = env.str("GCP_PROJECT_ID", default="")
+VERTEX_AI_LOCATION = env.str("VERTEX_AI_LOCATION", default="us-central1")
+ADK_API_KEY = env.str("ADK_API_KEY", default="")
+GEMINI_BACKEND = env.str("GEMINI_BACKEND", default="emulator")
+GEMINI_EMULATOR_URL = env.str("GEMINI_EMULATOR_URL", default="")
+GEMINI_EMULATOR_CA_FILE = env.str("GEMINI_EMULATOR_CA_FILE", default="")
+GEMINI_TEXT_MODEL = env.str("GEMINI_TEXT_MODEL", default="gemini-2.5-flash")
+GEMINI_LIVE_MODEL = env.str("GEMINI_LIVE_MODEL", default="")
+GEMINI_VOICE = env.str("GEMINI_VOICE", default="Puck")
+GEMINI_TIMEOUT_S = env.float("GEMINI_TIMEOUT_S", default=20.0)
+
+# --- Voice ----------------------------------------------------------------------------
+WEBSOCKET_TIMEOUT = env.int("WEBSOCKET_TIMEOUT", default=3600)
+WEBSOCKET_PING_INTERVAL = env.int("WEBSOCKET_PING_INTERVAL", default=30)
+DRAIN_TIMEOUT = env.float("DRAIN_TIMEOUT", default=8.0)
+
+# --- Sign-in --------------------------------------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+SITE_ID = 1
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "home"
+ACCOUNT_LOGOUT_REDIRECT_URL = "home"
+# Email + password sign-in is for local use; production turns it off and uses Google.
+ACCOUNT_EMAIL_LOGIN = env.bool("ACCOUNT_EMAIL_LOGIN", default=not PRODUCTION)
+ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="none")
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key", "signup": "20/m/ip"}
+SOCIALACCOUNT_LOGIN_ON_GET = False
+GOOGLE_OAUTH_CLIENT_ID = env.str("GOOGLE_OAUTH_CLIENT_ID", default="")
+GOOGLE_OAUTH_CLIENT_SECRET = env.str("GOOGLE_OAUTH_CLIENT_SECRET", default="")
+SOCIALACCOUNT_PROVIDERS = {
+    "google": {
+        "APPS": (
+            [{"client_id": GOOGLE_OAUTH_CLIENT_ID, "secret": GOOGLE_OAUTH_CLIENT_SECRET, "key": ""}]
+            if GOOGLE_OAUTH_CLIENT_ID
+            else []
+        ),
+        "SCOPE": ["profile", "email"],
+        "AUTH_PARAMS": {"access_type": "online"},
+        "OAUTH_PKCE_ENABLED": True,
+    }
+}
+# Cloud Run's front end (and the load balancer) append to X-Forwarded-For.
+ALLAUTH_TRUSTED_PROXY_COUNT = env.int("ALLAUTH_TRUSTED_PROXY_COUNT", default=0)
+
+# --- Security -------------------------------------------------------------------------
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=PRODUCTION)
+SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=SECURE_SSL_REDIRECT)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if SECURE_SSL_REDIRECT else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+# Health checks from Cloud Run arrive over plain HTTP inside Google's network.
+SECURE_REDIRECT_EXEMPT = [r"^health$", r"^ws/health$"]
+SESSION_COOKIE_AGE = 60 * 60 * 24 * 14
+DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# --- Static, i18n -----------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": env.str(
+            "STATICFILES_BACKEND",
+            default="whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if PRODUCTION
+            else "django.contrib.staticfiles.storage.StaticFilesStorage",
+        )
+    },
+}
+# ES modules need the right MIME type, worklets included.
+WHITENOISE_MIMETYPES = {".js": "text/javascript", ".mjs": "text/javascript"}
+
+# --- Logging: JSON lines for Cloud Logging ----------------------------------------------
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOG_FORMAT = env.str("LOG_FORMAT", default="json")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_context": {"()": "ai4joy.logging.RequestContextFilter"}},
+    "formatters": {
+        "json": {"()": "ai4joy.logging.CloudLoggingFormatter"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_context"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "daphne": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+        "google_genai": {"level": "WARNING"},
+    },
+}
+TEST_RUNNER = "ai4joy.test_runner.PytestTestRunner"

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class AudioConfig(AppConfig):
+    name = "audio"
+    verbose_name = "Voice"

@@ -1,0 +1,211 @@
+"""The port: records the app passes around, and the operations every adapter provides.
+
+Records are plain frozen dataclasses so that callers never depend on the ORM or on
+Firestore documents. Sync methods are the contract; the `a`-prefixed async forms run
+the sync ones in a thread unless an adapter has a native async client.
+Ids are strings (random, never rising keys: no Firestore hot-spotting).
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from asgiref.sync import sync_to_async
+
+# Scene lifecycle (the guide's "session"): see improv/lifecycle.py for the rules.
+SCENE_STATUSES = (
+    "mc_welcome",
+    "game_selection",
+    "suggestion",
+    "active",
+    "scene_complete",
+    "coaching",
+    "closed",
+    "expired",
+)
+OPEN_STATUSES = frozenset(SCENE_STATUSES[:6])
+SPEAKERS = ("user", "partner", "mc", "coach", "audience")
+AUDIO_STATUSES = ("active", "ended", "failed")
+
+TTL_DAYS = 30
+
+
+class StoreError(Exception):
+    """The store could not do what was asked (bad input, or the backend failed)."""
+
+
+class SceneNotFound(StoreError):
+    pass
+
+
+@dataclass(frozen=True)
+class SceneRecord:
+    id: str
+    user_id: int
+    status: str
+    game_slug: str = ""
+    suggestion: str = ""
+    mode: str = "text"  # text | voice: what the scene is currently played in
+    turn_count: int = 0
+    # Domain state the store does not interpret (partner phase, room vibe, coach notes).
+    state: dict[str, Any] = field(default_factory=dict)
+    created_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+    last_activity_at: dt.datetime | None = None
+    ended_at: dt.datetime | None = None
+    expires_at: dt.datetime | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+@dataclass(frozen=True)
+class TurnRecord:
+    scene_id: str
+    index: int  # 1-based, assigned by the store, gap-free per scene
+    speaker: str
+    text: str
+    mode: str = "text"
+    # Timing: when the speaker started and finished, and e.g. latency_ms for the partner.
+    meta: dict[str, Any] = field(default_factory=dict)
+    created_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class AudioSessionRecord:
+    id: str
+    user_id: int
+    scene_id: str
+    status: str  # active | ended | failed
+    instance: str = ""  # hostname:pid of the audio process that holds the socket
+    close_reason: str = ""  # client_close | idle_timeout | server_restart | network_error | ...
+    resumable: bool = False
+    resume_handle: str = ""  # newest Live session-resumption handle
+    bytes_in: int = 0
+    bytes_out: int = 0
+    turns: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    tokens_total: int = 0
+    created_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+    ended_at: dt.datetime | None = None
+    expires_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class AudioStats:
+    total: int
+    failed: int
+
+    @property
+    def error_rate(self) -> float:
+        return self.failed / self.total if self.total else 0.0
+
+
+# Counter fields an audio session may add to while it runs.
+AUDIO_COUNTERS = ("bytes_in", "bytes_out", "turns", "tokens_in", "tokens_out", "tokens_total")
+
+
+class SessionStore(abc.ABC):
+    # --- scenes ---------------------------------------------------------------------
+    @abc.abstractmethod
+    def scene_create(
+        self, *, user_id: int, status: str = "mc_welcome", game_slug: str = "", mode: str = "text",
+        state: dict[str, Any] | None = None,
+    ) -> SceneRecord: ...
+
+    @abc.abstractmethod
+    def scene_get(self, scene_id: str) -> SceneRecord:
+        """Raise SceneNotFound when there is no such scene."""
+
+    @abc.abstractmethod
+    def scene_update(self, scene_id: str, **fields: Any) -> SceneRecord:
+        """Set fields of SceneRecord (not id/user_id/created_at); bumps updated_at."""
+
+    @abc.abstractmethod
+    def scenes_for_user(self, user_id: int, *, limit: int = 20, offset: int = 0) -> list[SceneRecord]:
+        """Newest first."""
+
+    @abc.abstractmethod
+    def scenes_started_since(self, user_id: int, since: dt.datetime) -> int: ...
+
+    @abc.abstractmethod
+    def scenes_open_count(self, user_id: int) -> int: ...
+
+    @abc.abstractmethod
+    def scenes_stale(self, idle_before: dt.datetime, *, limit: int = 500) -> list[SceneRecord]:
+        """Open scenes whose last activity is older than `idle_before` (for expiry)."""
+
+    # --- turns ----------------------------------------------------------------------
+    @abc.abstractmethod
+    def turn_append(
+        self, scene_id: str, *, speaker: str, text: str, mode: str = "text",
+        meta: dict[str, Any] | None = None,
+    ) -> TurnRecord:
+        """Atomically give the turn the next index and bump the scene's turn_count
+        (only for user turns) and last_activity_at. Concurrent appends lose nothing."""
+
+    @abc.abstractmethod
+    def turns_list(self, scene_id: str) -> list[TurnRecord]:
+        """In index order."""
+
+    # --- audio sessions -------------------------------------------------------------
+    @abc.abstractmethod
+    def audio_session_start(self, *, user_id: int, scene_id: str, instance: str) -> AudioSessionRecord: ...
+
+    @abc.abstractmethod
+    def audio_session_get(self, session_id: str) -> AudioSessionRecord | None: ...
+
+    @abc.abstractmethod
+    def audio_session_update(self, session_id: str, *, resume_handle: str | None = None,
+                             **increments: int) -> None:
+        """Add `increments` (AUDIO_COUNTERS) to the counters; set resume_handle if given."""
+
+    @abc.abstractmethod
+    def audio_session_finish(
+        self, session_id: str, *, status: str, close_reason: str, resumable: bool = False,
+        **increments: int,
+    ) -> AudioSessionRecord:
+        """Mark ended/failed once; a second finish keeps the first outcome."""
+
+    @abc.abstractmethod
+    def audio_sessions_active(self, *, limit: int = 200) -> list[AudioSessionRecord]: ...
+
+    @abc.abstractmethod
+    def audio_sessions_for_user(self, user_id: int, *, limit: int = 20) -> list[AudioSessionRecord]:
+        """Newest first (index: user_id, created_at)."""
+
+    @abc.abstractmethod
+    def audio_sessions_for_scene(self, scene_id: str, *, status: str | None = None) -> list[AudioSessionRecord]:
+        """(index: session_id, status)."""
+
+    @abc.abstractmethod
+    def audio_stats_since(self, since: dt.datetime) -> AudioStats:
+        """Sessions ended since `since`, and how many of them failed (rollout guard)."""
+
+    # --- async forms ------------------------------------------------------------------
+    async def ascene_get(self, scene_id: str) -> SceneRecord:
+        return await sync_to_async(self.scene_get)(scene_id)
+
+    async def ascene_update(self, scene_id: str, **fields: Any) -> SceneRecord:
+        return await sync_to_async(self.scene_update)(scene_id, **fields)
+
+    async def aturn_append(self, scene_id: str, **kwargs: Any) -> TurnRecord:
+        return await sync_to_async(self.turn_append)(scene_id, **kwargs)
+
+    async def aturns_list(self, scene_id: str) -> list[TurnRecord]:
+        return await sync_to_async(self.turns_list)(scene_id)
+
+    async def aaudio_session_start(self, **kwargs: Any) -> AudioSessionRecord:
+        return await sync_to_async(self.audio_session_start)(**kwargs)
+
+    async def aaudio_session_update(self, session_id: str, **kwargs: Any) -> None:
+        await sync_to_async(self.audio_session_update)(session_id, **kwargs)
+
+    async def aaudio_session_finish(self, session_id: str, **kwargs: Any) -> AudioSessionRecord:
+        return await sync_to_async(self.audio_session_finish)(session_id, **kwargs)
