@@ -1,0 +1,307 @@
+"""One Live API (BidiGenerateContent) connection: setup, turn detection, replies, faults.
+
+Transcription of the user's audio is not real ASR: recognising arbitrary speech offline would
+cost seconds of CPU per turn (pocketsphinx) and still be wrong, so the emulator reports what it
+honestly knows, e.g. "[1.8 s of speech]", and the partner builds on the scene's context instead.
+Text turns (realtimeInput.text, clientContent) are understood word for word.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from emulator import live_protocol as lp
+from emulator import partner, speaker
+from emulator.faults import LiveFaults
+from emulator.state import Conversation, ServerState
+from emulator.vad import Segmenter, SpeechEnded, SpeechStarted
+
+log = logging.getLogger(__name__)
+SETUP_TIMEOUT_S = 30
+_MAX_QUEUED_TURNS = 8
+_RESUME_GRACE_S = 1.0
+_DEADLINE_REASON = "Deadline expired before operation could complete."
+
+
+class _Closed(Exception):
+    """The socket is gone; stop whatever was sending."""
+
+
+@dataclass(frozen=True)
+class UserTurn:
+    text: str
+    heard_s: float = 0.0
+    from_audio: bool = False
+    recorded: bool = False  # clientContent turns are already in the history
+
+
+class LiveSession:
+    def __init__(self, request: web.Request, state: ServerState, faults: LiveFaults) -> None:
+        self._request = request
+        self._state = state
+        self._faults = faults
+        opts = state.options
+        self.ws = web.WebSocketResponse(max_msg_size=opts.max_frame_bytes, autoping=False,
+                                        compress=False)
+        self._send_lock = asyncio.Lock()
+        self._turns: asyncio.Queue[UserTurn] = asyncio.Queue(maxsize=_MAX_QUEUED_TURNS)
+        self._reply_task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._conv: Conversation | None = None
+        self._setup: lp.Setup | None = None
+        self._segmenter: Segmenter | None = None
+        self._activity_bytes: int | None = None  # set while an explicit activity is open
+
+    async def run(self) -> web.WebSocketResponse:
+        await self.ws.prepare(self._request)
+        stats = self._state.stats
+        stats.live_connections += 1
+        stats.live_active += 1
+        try:
+            await self._serve()
+        except _Closed:
+            pass
+        finally:
+            stats.live_active -= 1
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            if self._conv is not None:
+                self._conv.active = False
+            if not self.ws.closed:
+                await self.ws.close()
+        return self.ws
+
+    async def _serve(self) -> None:
+        try:
+            first = await asyncio.wait_for(self._next_json(), SETUP_TIMEOUT_S)
+            if first is None:
+                return
+            setup = self._setup = lp.parse_setup(first)
+        except TimeoutError:
+            return await self._close(1008, "No setup message received.")
+        except lp.ProtocolError as exc:
+            return await self._close(1007, str(exc)[:120])
+        await self._maybe_fault("setup")
+        conv = await self._conversation(setup)
+        if conv is None:
+            return
+        await self._send({"setupComplete": {}})
+        if setup.resumption:
+            await self._send_handle()
+        await self._maybe_fault("ready")
+        self._segmenter = Segmenter(silence_ms=setup.silence_ms)
+        self._tasks.append(asyncio.create_task(self._lifetime()))
+        self._tasks.append(asyncio.create_task(self._run_turns()))
+        await self._read_loop()
+
+    async def _conversation(self, setup: lp.Setup) -> Conversation | None:
+        store = self._state.conversations
+        if setup.resume_handle is None:
+            conv = Conversation(system_text=setup.system_text)
+        else:
+            found = store.resume(setup.resume_handle)
+            if found is None:
+                await self._close(1007, "Invalid session resumption handle.")
+                return None
+            for _ in range(int(_RESUME_GRACE_S / 0.05)):
+                if not found.active:
+                    break
+                await asyncio.sleep(0.05)
+            if found.active:
+                # The real service refuses to resume a session whose old socket is still open.
+                await self._close(1011, "Session is still active on another connection.")
+                return None
+            conv = found
+            conv.system_text = setup.system_text or conv.system_text
+            self._state.stats.live_resumed += 1
+        conv.active = True
+        self._conv = conv
+        return conv
+
+    async def _next_json(self) -> Any:
+        """The next JSON message, answering pings on the way; None once the socket closed."""
+        while True:
+            msg = await self.ws.receive()
+            if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                try:
+                    return json.loads(msg.data)
+                except (ValueError, UnicodeDecodeError) as exc:
+                    raise lp.ProtocolError("message is not valid JSON") from exc
+            if msg.type == WSMsgType.PING:
+                await self._pong(msg.data)
+            elif msg.type != WSMsgType.PONG:
+                return None
+
+    async def _pong(self, data: bytes) -> None:
+        delay = self._faults.pong_delay_ms / 1000
+        if not delay:
+            await self.ws.pong(data)
+            return
+
+        async def late() -> None:
+            await asyncio.sleep(delay)
+            if not self.ws.closed:
+                await self.ws.pong(data)
+
+        self._tasks.append(asyncio.create_task(late()))
+
+    async def _read_loop(self) -> None:
+        while True:
+            try:
+                raw = await self._next_json()
+                if raw is None:
+                    return
+                messages = lp.parse_message(raw)
+            except lp.ProtocolError as exc:
+                return await self._close(1007, str(exc)[:120])
+            for message in messages:
+                await self._on_message(message)
+
+    async def _on_message(self, message: lp.Message) -> None:
+        assert self._segmenter is not None and self._conv is not None
+        if isinstance(message, lp.Audio):
+            if self._setup is not None and self._setup.vad_disabled:
+                # Without automatic detection the service only listens inside an activity.
+                if self._activity_bytes is not None:
+                    self._activity_bytes += len(message.pcm)
+                return
+            for event in self._segmenter.feed(message.pcm, message.rate):
+                if isinstance(event, SpeechStarted):
+                    self._interrupt()
+                elif isinstance(event, SpeechEnded) and event.seconds >= 0.2:
+                    self._queue(UserTurn(text="", heard_s=event.seconds, from_audio=True))
+        elif isinstance(message, lp.ActivityStart):
+            self._interrupt()
+            self._activity_bytes = 0
+        elif isinstance(message, lp.ActivityEnd):
+            heard = (self._activity_bytes or 0) / (2 * self._segmenter.rate)
+            self._activity_bytes = None
+            if heard >= 0.1:
+                self._queue(UserTurn(text="", heard_s=heard, from_audio=True))
+        elif isinstance(message, lp.AudioStreamEnd):
+            for event in self._segmenter.flush():
+                if isinstance(event, SpeechEnded) and event.seconds >= 0.2:
+                    self._queue(UserTurn(text="", heard_s=event.seconds, from_audio=True))
+        elif isinstance(message, lp.Text):
+            self._interrupt()
+            self._queue(UserTurn(text=message.text))
+        elif isinstance(message, lp.ClientContent):
+            for role, text in message.turns:
+                self._conv.add("model" if role == "model" else "user", text)
+            if message.turn_complete:
+                self._interrupt()
+                users = [t for r, t in message.turns if r != "model"]
+                self._queue(UserTurn(text=users[-1] if users else "", recorded=True))
+
+    def _queue(self, turn: UserTurn) -> None:
+        try:
+            self._turns.put_nowait(turn)
+        except asyncio.QueueFull:
+            log.warning("live: dropping a user turn, %d already queued", _MAX_QUEUED_TURNS)
+
+    def _interrupt(self) -> None:
+        task = self._reply_task
+        if task is not None and not task.done() and self._setup is not None and self._setup.interrupts:
+            task.cancel()
+
+    async def _run_turns(self) -> None:
+        while True:
+            turn = await self._turns.get()
+            spoken = speaker.Spoken(words=[])
+            self._reply_task = asyncio.create_task(self._reply(turn, spoken))
+            await asyncio.wait({self._reply_task})
+            if self._reply_task.cancelled():
+                await self._finish_interrupted(turn, spoken)
+            elif self._reply_task.exception() is not None:
+                raise self._reply_task.exception()  # type: ignore[misc]
+
+    async def _reply(self, turn: UserTurn, spoken: speaker.Spoken) -> None:
+        assert self._setup is not None and self._conv is not None
+        setup, conv, opts = self._setup, self._conv, self._state.options
+        transcript = turn.text or f"[{turn.heard_s:.1f} s of speech]"
+        if turn.from_audio and setup.input_transcription:
+            await self._send({"serverContent": {"inputTranscription": {"text": transcript}}})
+        await self._maybe_fault("turn")
+        if self._faults.latency_ms:
+            await asyncio.sleep(self._faults.latency_ms / 1000)
+        context = conv.context()
+        if not turn.recorded:
+            conv.add("user", transcript)
+        conv.turns += 1
+        line = partner.partner_line(turn.text, context=context,
+                                    salt=self._state.salt(conv.turns, turn.text))
+        await speaker.speak(
+            send=self._send, line=line,
+            pcm_for=lambda text, pitch: self._state.speech.speak(text, pitch=pitch),
+            voice=setup.voice, audio="AUDIO" in setup.modalities,
+            transcribe=setup.output_transcription, chunk_ms=opts.chunk_ms,
+            realtime_factor=opts.realtime_factor, spoken=spoken,
+            after_first_chunk=lambda: self._maybe_fault("reply"),
+        )
+        await self._send({"serverContent": {"generationComplete": True}})
+        conv.add("model", line)
+        await self._end_turn(context + " " + transcript, turn.heard_s, spoken)
+
+    async def _finish_interrupted(self, turn: UserTurn, spoken: speaker.Spoken) -> None:
+        assert self._conv is not None
+        self._state.stats.live_interrupted += 1
+        await self._send({"serverContent": {"interrupted": True}})
+        # The model only "said" what the user heard before cutting in.
+        self._conv.add("model", spoken.text)
+        await self._end_turn(self._conv.context(), turn.heard_s, spoken)
+
+    async def _end_turn(self, prompt: str, heard_s: float, spoken: speaker.Spoken) -> None:
+        self._state.stats.live_turns += 1
+        await self._send({"serverContent": {"turnComplete": True},
+                          "usageMetadata": speaker.usage(prompt_text=prompt, heard_seconds=heard_s,
+                                                         spoken=spoken)})
+        if self._setup is not None and self._setup.resumption:
+            await self._send_handle()
+
+    async def _send_handle(self) -> None:
+        assert self._conv is not None
+        handle = self._state.conversations.new_handle(self._conv)
+        await self._send({"sessionResumptionUpdate": {"newHandle": handle, "resumable": True}})
+
+    async def _lifetime(self) -> None:
+        opts = self._state.options
+        lifetime = self._faults.lifetime_s or opts.live_lifetime_s
+        lead = min(opts.go_away_lead_s, lifetime / 2)
+        await asyncio.sleep(lifetime - lead)
+        await self._send({"goAway": {"timeLeft": f"{lead:.3f}s"}})
+        await asyncio.sleep(lead)
+        await self._close(1011, _DEADLINE_REASON)
+
+    async def _maybe_fault(self, when: str) -> None:
+        close, drop = self._faults.close, self._faults.drop_when
+        if close is not None and close[2] == when:
+            self._state.stats.faults_fired += 1
+            await self._close(close[0], close[1])
+            raise _Closed
+        if drop == when:
+            self._state.stats.faults_fired += 1
+            transport = self._request.transport
+            if transport is not None:
+                transport.abort()  # no close frame, no TLS close_notify: a dead network
+            raise _Closed
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        async with self._send_lock:
+            if self.ws.closed:
+                raise _Closed
+            try:
+                await self.ws.send_str(json.dumps(message, separators=(",", ":")))
+            except (ConnectionError, RuntimeError) as exc:
+                raise _Closed from exc
+
+    async def _close(self, code: int, reason: str) -> None:
+        async with self._send_lock:
+            if not self.ws.closed:
+                await self.ws.close(code=code, message=reason.encode()[:123])

@@ -1,0 +1,133 @@
+"""Deterministic improv content: the emulator's stand-in for the model's creativity.
+
+Every choice is a hash of the inputs (plus the server seed), never `random`, so the same
+conversation always gets the same reply, across processes. Replies pick up the user's own
+nouns and phrases and build on them ("yes, and"), which is what an improv partner should do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*")
+
+STOPWORDS = frozenset(
+    """a about above after again against all am an and any are aren't as at be because been before
+    being below between both but by can can't cannot could couldn't did didn't do does doesn't doing
+    don't down during each few for from further get got had hadn't has hasn't have haven't having he
+    he'd he'll he's her here here's hers herself him himself his how how's i i'd i'll i'm i've if in
+    into is isn't it it's its itself just let's like me more most mustn't my myself no nor not now of
+    off on once only or other ought our ours ourselves out over own really same say said she she'd
+    she'll she's should shouldn't so some such than that that's the their theirs them themselves then
+    there there's these they they'd they'll they're they've this those through to too under until up
+    very was wasn't we we'd we'll we're we've were weren't what what's when when's where where's which
+    while who who's whom why why's will with won't would wouldn't yes yeah you you'd you'll you're
+    you've your yours yourself yourselves okay ok oh well hey hello hi also want wants need going gonna
+    know think thing things make made let go goes went one two lot lots maybe please thanks thank
+    scene partner user model improv reply line play playing""".split()
+)
+
+MOODS = ("playful", "electric", "tender", "absurd", "tense", "giddy", "warm", "curious", "chaotic",
+         "wistful")
+
+SUGGESTIONS = (
+    "a bakery on the moon", "a haunted laundromat", "the last day of summer camp",
+    "a submarine book club", "a wedding on a rollercoaster", "a lost penguin at the airport",
+    "the world's smallest circus", "a dentist who is secretly a pirate", "grandma's time machine",
+    "a museum after closing time",
+)
+
+_LINES = (
+    "Yes, and the {a} is only the beginning: wait until you see what I did with the {b}!",
+    "Yes! And since we have the {a}, I say we finally deal with the {b} together.",
+    "Oh, the {a}? Yes, and I have been practising for this moment with the {b} all week.",
+    "Yes, and I brought a spare {a}, because nobody should face the {b} alone.",
+    "Absolutely, and if the {a} starts singing again, the {b} is our only hope.",
+    "Yes, and my grandmother always said the {a} and the {b} would bring us together.",
+)
+
+_QUIET_LINES = (
+    "Yes, and I heard every word of that. Let's take the {b} and make it twice as bold!",
+    "I love it. Yes, and now the {b} is looking at us like it knows something.",
+    "Yes, and that is exactly what the {b} wanted us to say. Your move, partner!",
+)
+
+_NOTES = (
+    "Nice offer with the {a}: keep heightening it and let your partner add the next detail.",
+    "Great energy! Try naming your relationship to your partner early so the {a} has stakes.",
+    "You accepted the offer and built on it; next time add an emotion to the {a} to raise the game.",
+    "Strong choice. Stay specific: the more detail about the {a}, the easier it is to say 'yes, and'.",
+)
+
+_FALLBACK_TOPICS = ("adventure", "mystery", "picnic", "spaceship", "treasure", "orchestra")
+
+
+def digest(*parts: object) -> int:
+    """A stable, process-independent hash of the parts (Python's hash() is salted per process)."""
+    h = hashlib.sha256("\x1f".join(str(p) for p in parts).encode("utf-8")).digest()
+    return int.from_bytes(h[:8], "big")
+
+
+def pick(options: Sequence[str], *parts: object) -> str:
+    return options[digest(*parts) % len(options)]
+
+
+def keywords(text: str, limit: int = 4) -> list[str]:
+    """Content words from `text`, longest first on ties of position; no duplicates."""
+    seen: dict[str, int] = {}
+    for index, match in enumerate(_WORD.finditer(text)):
+        word = match.group(0).strip("'-").lower()
+        if len(word) < 3 or word in STOPWORDS or word in seen:
+            continue
+        seen[word] = index
+    # Prefer longer (more specific) words, then later words: the end of a sentence is usually news.
+    ranked = sorted(seen, key=lambda w: (-len(w), -seen[w]))
+    return ranked[:limit]
+
+
+def _topics(user_text: str, context: str, salt: str) -> tuple[str, str]:
+    words = keywords(user_text)
+    for extra in keywords(context, limit=6):
+        if len(words) >= 2:
+            break
+        if extra not in words:
+            words.append(extra)
+    while len(words) < 2:
+        words.append(pick(_FALLBACK_TOPICS, salt, len(words)))
+    return words[0], words[1]
+
+
+def partner_line(user_text: str, *, context: str = "", salt: str = "") -> str:
+    """A one- or two-sentence "yes, and" reply that reuses the user's own words.
+
+    `context` (system instruction and earlier turns) fills in when the user said little, so the
+    scene stays on topic; `salt` varies the template between turns of one conversation.
+    """
+    a, b = _topics(user_text, context, salt)
+    template = pick(_LINES if keywords(user_text) else _QUIET_LINES, user_text, salt)
+    return template.format(a=a, b=b)
+
+
+def mood(user_text: str, *, salt: str = "") -> str:
+    return pick(MOODS, "mood", user_text, salt)
+
+
+def coach_note(user_text: str, *, context: str = "", salt: str = "") -> str:
+    a, _ = _topics(user_text, context, salt)
+    return pick(_NOTES, "note", user_text, salt).format(a=a)
+
+
+def suggestion(user_text: str, *, salt: str = "") -> str:
+    return pick(SUGGESTIONS, "suggestion", user_text, salt)
+
+
+def title(user_text: str, *, context: str = "", salt: str = "") -> str:
+    a, b = _topics(user_text, context, salt)
+    return f"The {a.title()} and the {b.title()}"
+
+
+def approx_tokens(text: str) -> int:
+    """Roughly Gemini's ~4 characters per token; never zero for non-empty text."""
+    return (len(text) + 3) // 4
