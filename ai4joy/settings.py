@@ -129,6 +129,15 @@ GEMINI_LIVE_MODEL = env.str("GEMINI_LIVE_MODEL", default="")
 GEMINI_VOICE = env.str("GEMINI_VOICE", default="Puck")
 GEMINI_TIMEOUT_S = env.float("GEMINI_TIMEOUT_S", default=20.0)
 
+# --- Improv scenes (per-user limits, scene length, idle expiry, text-turn retries) ---------
+IMPROV_SCENES_PER_DAY = env.int("IMPROV_SCENES_PER_DAY", default=50)
+IMPROV_MAX_OPEN_SCENES = env.int("IMPROV_MAX_OPEN_SCENES", default=3)
+IMPROV_MAX_TURN_CHARS = env.int("IMPROV_MAX_TURN_CHARS", default=500)
+IMPROV_SCENE_TURNS = env.int("IMPROV_SCENE_TURNS", default=15)
+IMPROV_IDLE_EXPIRY_MINUTES = env.int("IMPROV_IDLE_EXPIRY_MINUTES", default=60)
+IMPROV_GEMINI_ATTEMPTS = env.int("IMPROV_GEMINI_ATTEMPTS", default=3)
+IMPROV_GEMINI_BACKOFF_S = env.float("IMPROV_GEMINI_BACKOFF_S", default=0.5)
+
 # --- Voice ----------------------------------------------------------------------------
 WEBSOCKET_TIMEOUT = env.int("WEBSOCKET_TIMEOUT", default=3600)
 WEBSOCKET_PING_INTERVAL = env.int("WEBSOCKET_PING_INTERVAL", default=30)

@@ -1,0 +1,207 @@
+"""The session store on the Django ORM (SQLite locally, Postgres in CI and production)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from improv.models import AudioSession, Scene, Turn
+from improv.store.base import (
+    AUDIO_COUNTERS,
+    AUDIO_STATUSES,
+    OPEN_STATUSES,
+    SCENE_STATUSES,
+    SPEAKERS,
+    TTL_DAYS,
+    AudioSessionRecord,
+    AudioStats,
+    SceneNotFound,
+    SceneRecord,
+    SessionStore,
+    StoreError,
+    TurnRecord,
+)
+
+_SCENE_FIELDS = frozenset(
+    {"status", "game_slug", "suggestion", "mode", "turn_count", "state", "updated_at",
+     "last_activity_at", "ended_at", "expires_at"}
+)
+
+
+def _scene(row: Scene) -> SceneRecord:
+    return SceneRecord(
+        id=row.id, user_id=row.user_id, status=row.status, game_slug=row.game_slug,
+        suggestion=row.suggestion, mode=row.mode, turn_count=row.turn_count, state=dict(row.state or {}),
+        created_at=row.created_at, updated_at=row.updated_at, last_activity_at=row.last_activity_at,
+        ended_at=row.ended_at, expires_at=row.expires_at,
+    )
+
+
+def _turn(row: Turn) -> TurnRecord:
+    return TurnRecord(
+        scene_id=row.scene_id, index=row.index, speaker=row.speaker, text=row.text, mode=row.mode,
+        meta=dict(row.meta or {}), created_at=row.created_at,
+    )
+
+
+def _audio(row: AudioSession) -> AudioSessionRecord:
+    return AudioSessionRecord(
+        id=row.id, user_id=row.user_id, scene_id=row.scene_id, status=row.status, instance=row.instance,
+        close_reason=row.close_reason, resumable=row.resumable, resume_handle=row.resume_handle,
+        bytes_in=row.bytes_in, bytes_out=row.bytes_out, turns=row.turns, tokens_in=row.tokens_in,
+        tokens_out=row.tokens_out, tokens_total=row.tokens_total, created_at=row.created_at,
+        updated_at=row.updated_at, ended_at=row.ended_at, expires_at=row.expires_at,
+    )
+
+
+def _check_counters(increments: dict[str, int]) -> None:
+    unknown = set(increments) - set(AUDIO_COUNTERS)
+    if unknown:
+        raise StoreError(f"unknown audio counters: {sorted(unknown)}")
+    for name, value in increments.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise StoreError(f"{name} must be a non-negative integer")
+
+
+class DjangoSessionStore(SessionStore):
+    # --- scenes ---------------------------------------------------------------------
+    def scene_create(
+        self, *, user_id: int, status: str = "mc_welcome", game_slug: str = "", mode: str = "text",
+        state: dict[str, Any] | None = None,
+    ) -> SceneRecord:
+        if status not in SCENE_STATUSES:
+            raise StoreError(f"unknown scene status {status!r}")
+        now = timezone.now()
+        row = Scene.objects.create(
+            user_id=user_id, status=status, game_slug=game_slug, mode=mode, state=state or {},
+            created_at=now, updated_at=now, last_activity_at=now, expires_at=now + dt.timedelta(days=TTL_DAYS),
+        )
+        return _scene(row)
+
+    def scene_get(self, scene_id: str) -> SceneRecord:
+        try:
+            return _scene(Scene.objects.get(pk=scene_id))
+        except Scene.DoesNotExist:
+            raise SceneNotFound(scene_id) from None
+
+    def scene_update(self, scene_id: str, **fields: Any) -> SceneRecord:
+        unknown = set(fields) - _SCENE_FIELDS
+        if unknown:
+            raise StoreError(f"cannot update scene fields {sorted(unknown)}")
+        if "status" in fields and fields["status"] not in SCENE_STATUSES:
+            raise StoreError(f"unknown scene status {fields['status']!r}")
+        fields.setdefault("updated_at", timezone.now())
+        if not Scene.objects.filter(pk=scene_id).update(**fields):
+            raise SceneNotFound(scene_id)
+        return self.scene_get(scene_id)
+
+    def scenes_for_user(self, user_id: int, *, limit: int = 20, offset: int = 0) -> list[SceneRecord]:
+        rows = Scene.objects.filter(user_id=user_id).order_by("-created_at", "-pk")[offset : offset + limit]
+        return [_scene(r) for r in rows]
+
+    def scenes_started_since(self, user_id: int, since: dt.datetime) -> int:
+        return Scene.objects.filter(user_id=user_id, created_at__gte=since).count()
+
+    def scenes_open_count(self, user_id: int) -> int:
+        return Scene.objects.filter(user_id=user_id, status__in=OPEN_STATUSES).count()
+
+    def scenes_stale(self, idle_before: dt.datetime, *, limit: int = 500) -> list[SceneRecord]:
+        rows = Scene.objects.filter(status__in=OPEN_STATUSES, last_activity_at__lt=idle_before).order_by(
+            "last_activity_at"
+        )[:limit]
+        return [_scene(r) for r in rows]
+
+    # --- turns ----------------------------------------------------------------------
+    def turn_append(
+        self, scene_id: str, *, speaker: str, text: str, mode: str = "text",
+        meta: dict[str, Any] | None = None,
+    ) -> TurnRecord:
+        if speaker not in SPEAKERS:
+            raise StoreError(f"unknown speaker {speaker!r}")
+        now = timezone.now()
+        bump = {"turn_seq": F("turn_seq") + 1, "last_activity_at": now, "updated_at": now}
+        if speaker == "user":
+            bump["turn_count"] = F("turn_count") + 1
+        with transaction.atomic():
+            # The UPDATE comes first on purpose: it takes the row lock on Postgres (like
+            # select_for_update) and SQLite's write lock at once, so concurrent appends queue
+            # here instead of reading the same counter and colliding on insert.
+            if not Scene.objects.filter(pk=scene_id).update(**bump):
+                raise SceneNotFound(scene_id)
+            index = Scene.objects.filter(pk=scene_id).values_list("turn_seq", flat=True).get()
+            row = Turn.objects.create(
+                scene_id=scene_id, index=index, speaker=speaker, text=text, mode=mode,
+                meta=meta or {}, created_at=now,
+            )
+        return _turn(row)
+
+    def turns_list(self, scene_id: str) -> list[TurnRecord]:
+        return [_turn(r) for r in Turn.objects.filter(scene_id=scene_id).order_by("index")]
+
+    # --- audio sessions -------------------------------------------------------------
+    def audio_session_start(self, *, user_id: int, scene_id: str, instance: str) -> AudioSessionRecord:
+        if not Scene.objects.filter(pk=scene_id).exists():
+            raise SceneNotFound(scene_id)
+        now = timezone.now()
+        row = AudioSession.objects.create(
+            user_id=user_id, scene_id=scene_id, instance=instance, status="active",
+            created_at=now, updated_at=now, expires_at=now + dt.timedelta(days=TTL_DAYS),
+        )
+        return _audio(row)
+
+    def audio_session_get(self, session_id: str) -> AudioSessionRecord | None:
+        row = AudioSession.objects.filter(pk=session_id).first()
+        return _audio(row) if row else None
+
+    def audio_session_update(self, session_id: str, *, resume_handle: str | None = None,
+                             **increments: int) -> None:
+        _check_counters(increments)
+        fields: dict[str, Any] = {k: F(k) + v for k, v in increments.items() if v}
+        if resume_handle is not None:
+            fields["resume_handle"] = resume_handle
+        fields["updated_at"] = timezone.now()
+        AudioSession.objects.filter(pk=session_id).update(**fields)
+
+    def audio_session_finish(
+        self, session_id: str, *, status: str, close_reason: str, resumable: bool = False,
+        **increments: int,
+    ) -> AudioSessionRecord:
+        if status not in AUDIO_STATUSES or status == "active":
+            raise StoreError("finish status must be 'ended' or 'failed'")
+        _check_counters(increments)
+        now = timezone.now()
+        with transaction.atomic():
+            fields: dict[str, Any] = {k: F(k) + v for k, v in increments.items() if v}
+            fields["updated_at"] = now
+            # Only the first finish sets the outcome; counters still add up afterwards.
+            first = AudioSession.objects.filter(pk=session_id, status="active").update(
+                status=status, close_reason=close_reason, resumable=resumable, ended_at=now, **fields
+            )
+            if not first:
+                AudioSession.objects.filter(pk=session_id).update(**fields)
+            row = AudioSession.objects.filter(pk=session_id).first()
+        if row is None:
+            raise StoreError(f"no audio session {session_id!r}")
+        return _audio(row)
+
+    def audio_sessions_active(self, *, limit: int = 200) -> list[AudioSessionRecord]:
+        rows = AudioSession.objects.filter(status="active").order_by("-created_at")[:limit]
+        return [_audio(r) for r in rows]
+
+    def audio_sessions_for_user(self, user_id: int, *, limit: int = 20) -> list[AudioSessionRecord]:
+        rows = AudioSession.objects.filter(user_id=user_id).order_by("-created_at", "-pk")[:limit]
+        return [_audio(r) for r in rows]
+
+    def audio_sessions_for_scene(self, scene_id: str, *, status: str | None = None) -> list[AudioSessionRecord]:
+        rows = AudioSession.objects.filter(scene_id=scene_id)
+        if status is not None:
+            rows = rows.filter(status=status)
+        return [_audio(r) for r in rows.order_by("created_at")]
+
+    def audio_stats_since(self, since: dt.datetime) -> AudioStats:
+        ended = AudioSession.objects.filter(ended_at__gte=since).exclude(status="active")
+        return AudioStats(total=ended.count(), failed=ended.filter(status="failed").count())
