@@ -1,0 +1,48 @@
+# The two commands: `make run` and `make test`. Everything else is a helper.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+# Tests use the local PostgreSQL when it answers, else SQLite.
+PG_URL ?= postgres://postgres@127.0.0.1:5432/test
+
+.PHONY: run test setup migrate lint typecheck bench check-deploy clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+migrate: setup
+	$(PY) manage.py migrate --noinput
+
+## make run: set up, migrate, seed, and serve the whole app on http://127.0.0.1:8000
+run: migrate
+	$(PY) manage.py ensure_demo_user
+	$(PY) -m ai4joy.devrun
+
+## make test: the full suite (python manage.py test -> pytest), with what it needs
+test: setup
+	@if $(PY) -c "import psycopg,sys; psycopg.connect('$(PG_URL)', connect_timeout=3).close()" 2>/dev/null; then \
+		echo "make test: using PostgreSQL at $(PG_URL)"; export DATABASE_URL='$(PG_URL)'; \
+	else echo "make test: PostgreSQL not reachable, using SQLite"; fi; \
+	$(PY) manage.py test
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+bench: setup
+	$(PY) -m audio.bench
+
+check-deploy: setup
+	AI4JOY_ENV=production DJANGO_SECRET_KEY=$$($(PY) -c "import secrets;print(secrets.token_urlsafe(50))") \
+	ALLOWED_HOSTS=improv.example.com CSRF_TRUSTED_ORIGINS=https://improv.example.com \
+	$(PY) manage.py check --deploy --fail-level WARNING
+
+clean:
+	rm -rf $(VENV) var test-artifacts staticfiles db.sqlite3
