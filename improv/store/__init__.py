@@ -7,6 +7,7 @@ database in every setup.
 
 from __future__ import annotations
 
+import datetime as dt
 from functools import cache
 
 from django.conf import settings
@@ -41,6 +42,16 @@ def get_store() -> SessionStore:
     return _store_for(settings.SESSION_STORE)
 
 
+def audio_stats_since(since: dt.datetime) -> AudioStats:
+    """For the rollout guard (settings.ROLLOUT_GUARD_STATS names this function)."""
+    return get_store().audio_stats_since(since)
+
+
+def audio_sessions_active(*, limit: int = 200) -> list[AudioSessionRecord]:
+    """For the admin's live-sessions page (settings.ROLLOUT_LIVE_SESSIONS names this function)."""
+    return get_store().audio_sessions_active(limit=limit)
+
+
 def reset_store_cache() -> None:
     """Forget adapter instances (tests switch SESSION_STORE)."""
     _store_for.cache_clear()
@@ -54,6 +65,8 @@ __all__ = [
     "SessionStore",
     "StoreError",
     "TurnRecord",
+    "audio_sessions_active",
+    "audio_stats_since",
     "get_store",
     "reset_store_cache",
 ]
