@@ -64,7 +64,9 @@ def rollout_guard(*, flag_name: str = AUDIO_V2, now: dt.datetime | None = None) 
         total, failed = int(stats.total), int(stats.failed)
     except Exception as exc:
         log.exception("rollout guard could not read stats", extra={"event": "rollout_guard_error"})
-        raise GuardError(f"rollout guard: could not read audio session stats ({exc}); nothing changed") from exc
+        raise GuardError(
+            f"rollout guard: could not read audio session stats ({exc}); nothing changed"
+        ) from exc
     numbers = (
         f"{failed}/{total} audio sessions failed in the last {window} min "
         f"(trips above {threshold:.0%} with at least {min_sessions} sessions)"
@@ -75,15 +77,25 @@ def rollout_guard(*, flag_name: str = AUDIO_V2, now: dt.datetime | None = None) 
     if Fraction(failed, total) <= Fraction(str(threshold)):
         return report(False, total, failed, f"rollout guard: ok: {numbers}")
     result = rollout_rollback(
-        flag_name=flag_name, action="guard", actor_label="guard", now=now,
-        reason=f"guard: {failed}/{total} audio sessions failed ({failed / total:.1%}) in the last {window} min",
+        flag_name=flag_name,
+        action="guard",
+        actor_label="guard",
+        now=now,
+        reason=f"guard: {failed}/{total} audio sessions failed ({failed / total:.1%}) in {window} min",
     )
     log.warning(
         "rollout guard tripped",
         extra={
-            "event": "rollout_guard_tripped", "flag": flag_name, "total": total, "failed": failed,
-            "error_rate": round(failed / total, 4), "window_minutes": window,
-            "from": result.from_state, "to": result.to_state,
+            "event": "rollout_guard_tripped",
+            "flag": flag_name,
+            "total": total,
+            "failed": failed,
+            "error_rate": round(failed / total, 4),
+            "window_minutes": window,
+            "from": result.from_state,
+            "to": result.to_state,
         },
     )
-    return report(True, total, failed, f"rollout guard: TRIPPED, rolled back {result.describe()}: {numbers}", result)
+    return report(
+        True, total, failed, f"rollout guard: TRIPPED, rolled back {result.describe()}: {numbers}", result
+    )

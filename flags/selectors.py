@@ -53,8 +53,11 @@ def rollout_status(*, flag_name: str = AUDIO_V2) -> RolloutStatus:
             status = "next" if row == upcoming else "planned"
         rows.append(PlanRow(stage=row, due=stage_due(started, row) if started else None, status=status))
     return RolloutStatus(
-        flag=flag, stage=stage, next=upcoming,
-        next_due=stage_due(started, upcoming) if (started and upcoming) else None, rows=rows,
+        flag=flag,
+        stage=stage,
+        next=upcoming,
+        next_due=stage_due(started, upcoming) if (started and upcoming) else None,
+        rows=rows,
         last_change=RolloutChange.objects.filter(flag_name=flag_name).first(),
     )
 
@@ -81,9 +84,12 @@ def live_audio_sessions(*, limit: int = 200) -> list[LiveSession]:
     users = get_user_model().objects.in_bulk({r.user_id for r in records})
     return [
         LiveSession(
-            id=str(r.id), user_id=r.user_id,
+            id=str(r.id),
+            user_id=r.user_id,
             user_label=users[r.user_id].get_username() if r.user_id in users else f"user {r.user_id}",
-            scene_id=str(r.scene_id), since=r.created_at, state=r.status,
+            scene_id=str(r.scene_id),
+            since=r.created_at,
+            state=r.status,
             instance=getattr(r, "instance", ""),
         )
         for r in records

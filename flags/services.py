@@ -70,20 +70,35 @@ def parse_percent(value: Any) -> Decimal:
 
 
 def rollout_set(
-    *, percent: Any, actor: Any = None, actor_label: str = "", reason: str = "",
-    flag_name: str = AUDIO_V2, now: dt.datetime | None = None,
+    *,
+    percent: Any,
+    actor: Any = None,
+    actor_label: str = "",
+    reason: str = "",
+    flag_name: str = AUDIO_V2,
+    now: dt.datetime | None = None,
 ) -> RolloutResult:
     """Set the percentage (100 = everyone). Lowering it needs a reason: it ends sessions."""
     target = parse_percent(percent)
     return _change(
-        flag_name=flag_name, action="set", actor=actor, actor_label=actor_label, reason=reason,
-        now=now, target=target,
+        flag_name=flag_name,
+        action="set",
+        actor=actor,
+        actor_label=actor_label,
+        reason=reason,
+        now=now,
+        target=target,
     )
 
 
 def rollout_advance(
-    *, actor: Any = None, actor_label: str = "", reason: str = "", force: bool = False,
-    flag_name: str = AUDIO_V2, now: dt.datetime | None = None,
+    *,
+    actor: Any = None,
+    actor_label: str = "",
+    reason: str = "",
+    force: bool = False,
+    flag_name: str = AUDIO_V2,
+    now: dt.datetime | None = None,
 ) -> RolloutResult:
     """Move to the plan's next stage; refuse if it is not due yet, unless forced."""
     plan = plan_for(flag_name)
@@ -103,21 +118,36 @@ def rollout_advance(
                 f"{due:%Y-%m-%d %H:%M} UTC; advance then, or force it (--force)"
             )
     return _change(
-        flag_name=flag_name, action="advance", actor=actor, actor_label=actor_label, reason=reason,
-        now=now, target=stage.percent,
+        flag_name=flag_name,
+        action="advance",
+        actor=actor,
+        actor_label=actor_label,
+        reason=reason,
+        now=now,
+        target=stage.percent,
     )
 
 
 def rollout_rollback(
-    *, reason: str, actor: Any = None, actor_label: str = "", flag_name: str = AUDIO_V2,
-    action: str = "rollback", now: dt.datetime | None = None,
+    *,
+    reason: str,
+    actor: Any = None,
+    actor_label: str = "",
+    flag_name: str = AUDIO_V2,
+    action: str = "rollback",
+    now: dt.datetime | None = None,
 ) -> RolloutResult:
     """Turn the flag off for everyone in one step and end live audio sessions (text carries on)."""
     if not (reason or "").strip():
         raise RolloutError("a rollback needs a reason (--reason)")
     return _change(
-        flag_name=flag_name, action=action, actor=actor, actor_label=actor_label, reason=reason,
-        now=now, target=None,
+        flag_name=flag_name,
+        action=action,
+        actor=actor,
+        actor_label=actor_label,
+        reason=reason,
+        now=now,
+        target=None,
     )
 
 
@@ -132,8 +162,14 @@ def _get_flag(flag_name: str) -> Flag:
 
 
 def _change(
-    *, flag_name: str, action: str, actor: Any, actor_label: str, reason: str,
-    now: dt.datetime | None, target: Decimal | None,
+    *,
+    flag_name: str,
+    action: str,
+    actor: Any,
+    actor_label: str,
+    reason: str,
+    now: dt.datetime | None,
+    target: Decimal | None,
 ) -> RolloutResult:
     """target None = roll back (everyone=No); 100 = everyone; else a percentage."""
     now = now or timezone.now()
@@ -165,9 +201,16 @@ def _change(
             flag.everyone, flag.percent = everyone, percent
             flag.save()
             change = RolloutChange.objects.create(
-                flag_name=flag_name, action=action, from_state=before_state, to_state=flag.state_label,
-                from_percent=before, to_percent=flag.effective_percent, actor=actor,
-                actor_label=actor_label, reason=reason, at=now,
+                flag_name=flag_name,
+                action=action,
+                from_state=before_state,
+                to_state=flag.state_label,
+                from_percent=before,
+                to_percent=flag.effective_percent,
+                actor=actor,
+                actor_label=actor_label,
+                reason=reason,
+                at=now,
             )
         # Same-transaction readers see the new value at once; waffle flushes again on commit.
         flag.flush()
@@ -182,14 +225,24 @@ def _change(
         log.info(
             "rollout changed",
             extra={
-                "event": "rollout_changed", "flag": flag_name, "action": action,
-                "from": before_state, "to": change.to_state, "actor": actor_label,
-                "reason": reason, "notified": notified,
+                "event": "rollout_changed",
+                "flag": flag_name,
+                "action": action,
+                "from": before_state,
+                "to": change.to_state,
+                "actor": actor_label,
+                "reason": reason,
+                "notified": notified,
             },
         )
     return RolloutResult(
-        flag=flag_name, from_state=before_state, to_state=flag.state_label, from_percent=before,
-        to_percent=flag.effective_percent, change=change, notified=notified,
+        flag=flag_name,
+        from_state=before_state,
+        to_state=flag.state_label,
+        from_percent=before,
+        to_percent=flag.effective_percent,
+        change=change,
+        notified=notified,
     )
 
 
