@@ -247,7 +247,7 @@ class LiveSession:
         )
         await self._send({"serverContent": {"generationComplete": True}})
         conv.add("model", line)
-        await self._end_turn(context + " " + transcript, turn.heard_s, spoken)
+        await self._end_turn(conv.prompt_text(), turn.heard_s, spoken)
 
     async def _finish_interrupted(self, turn: UserTurn, spoken: speaker.Spoken) -> None:
         assert self._conv is not None
@@ -255,7 +255,7 @@ class LiveSession:
         await self._send({"serverContent": {"interrupted": True}})
         # The model only "said" what the user heard before cutting in.
         self._conv.add("model", spoken.text)
-        await self._end_turn(self._conv.context(), turn.heard_s, spoken)
+        await self._end_turn(self._conv.prompt_text(), turn.heard_s, spoken)
 
     async def _end_turn(self, prompt: str, heard_s: float, spoken: speaker.Spoken) -> None:
         self._state.stats.live_turns += 1

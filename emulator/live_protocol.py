@@ -11,7 +11,7 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 _SNAKE = re.compile(r"_([a-z0-9])")
 _RATE = re.compile(r"rate=(\d+)")
@@ -97,7 +97,7 @@ class Ignored:
     what: str
 
 
-Message = Union[Audio, ActivityStart, ActivityEnd, AudioStreamEnd, Text, ClientContent, Ignored]
+Message = Audio | ActivityStart | ActivityEnd | AudioStreamEnd | Text | ClientContent | Ignored
 
 
 def _texts(content: Any) -> str:

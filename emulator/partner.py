@@ -49,9 +49,9 @@ _LINES = (
 )
 
 _QUIET_LINES = (
-    "Yes, and I heard every word of that. Let's take the {b} and make it twice as bold!",
-    "I love it. Yes, and now the {b} is looking at us like it knows something.",
-    "Yes, and that is exactly what the {b} wanted us to say. Your move, partner!",
+    "Yes, and I heard every word of that. Let's take the {a} and make it twice as bold!",
+    "I love it. Yes, and now the {a} is looking at us like it knows something.",
+    "Yes, and that is exactly what the {a} wanted us to say. Your move, partner!",
 )
 
 _NOTES = (
@@ -74,36 +74,45 @@ def pick(options: Sequence[str], *parts: object) -> str:
     return options[digest(*parts) % len(options)]
 
 
+_DETERMINERS = frozenset("a an the my your our his her their this that some".split())
+
+
 def keywords(text: str, limit: int = 4) -> list[str]:
-    """Content words from `text`, longest first on ties of position; no duplicates."""
-    seen: dict[str, int] = {}
+    """Content words from `text`, most noun-like and specific first; no duplicates."""
+    scores: dict[str, tuple[int, int, int]] = {}
+    previous = ""
     for index, match in enumerate(_WORD.finditer(text)):
         word = match.group(0).strip("'-").lower()
-        if len(word) < 3 or word in STOPWORDS or word in seen:
+        after_determiner = previous in _DETERMINERS
+        previous = word
+        if len(word) < 3 or word in STOPWORDS or word in scores:
             continue
-        seen[word] = index
-    # Prefer longer (more specific) words, then later words: the end of a sentence is usually news.
-    ranked = sorted(seen, key=lambda w: (-len(w), -seen[w]))
+        # A word after "the/a/my" is usually a noun; longer words are more specific; later
+        # words are usually the news of a sentence.
+        scores[word] = (int(after_determiner), len(word), index)
+    ranked = sorted(scores, key=lambda w: scores[w], reverse=True)
     return ranked[:limit]
 
 
-def _topics(user_text: str, context: str, salt: str) -> tuple[str, str]:
+def _topics(user_text: str, context: Sequence[str], salt: str) -> tuple[str, str]:
+    """Two things to talk about: the user's words first, then the context in priority order."""
     words = keywords(user_text)
-    for extra in keywords(context, limit=6):
-        if len(words) >= 2:
-            break
-        if extra not in words:
-            words.append(extra)
+    for segment in context:
+        for extra in keywords(segment):
+            if len(words) >= 2:
+                break
+            if extra not in words:
+                words.append(extra)
     while len(words) < 2:
         words.append(pick(_FALLBACK_TOPICS, salt, len(words)))
     return words[0], words[1]
 
 
-def partner_line(user_text: str, *, context: str = "", salt: str = "") -> str:
+def partner_line(user_text: str, *, context: Sequence[str] = (), salt: str = "") -> str:
     """A one- or two-sentence "yes, and" reply that reuses the user's own words.
 
-    `context` (system instruction and earlier turns) fills in when the user said little, so the
-    scene stays on topic; `salt` varies the template between turns of one conversation.
+    `context` (earlier user turns, latest first, then the system instruction) fills in when the
+    user said little, so the scene stays on topic; `salt` varies the template between turns.
     """
     a, b = _topics(user_text, context, salt)
     template = pick(_LINES if keywords(user_text) else _QUIET_LINES, user_text, salt)
@@ -114,7 +123,7 @@ def mood(user_text: str, *, salt: str = "") -> str:
     return pick(MOODS, "mood", user_text, salt)
 
 
-def coach_note(user_text: str, *, context: str = "", salt: str = "") -> str:
+def coach_note(user_text: str, *, context: Sequence[str] = (), salt: str = "") -> str:
     a, _ = _topics(user_text, context, salt)
     return pick(_NOTES, "note", user_text, salt).format(a=a)
 
@@ -123,7 +132,7 @@ def suggestion(user_text: str, *, salt: str = "") -> str:
     return pick(SUGGESTIONS, "suggestion", user_text, salt)
 
 
-def title(user_text: str, *, context: str = "", salt: str = "") -> str:
+def title(user_text: str, *, context: Sequence[str] = (), salt: str = "") -> str:
     a, b = _topics(user_text, context, salt)
     return f"The {a.title()} and the {b.title()}"
 

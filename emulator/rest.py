@@ -95,7 +95,8 @@ def _reply_text(turns: list[tuple[str, str]], system_text: str, config: dict[str
                 salt: str) -> str:
     user_texts = [t for r, t in turns if r == "user" and t]
     last_user = user_texts[-1] if user_texts else ""
-    context = " ".join([system_text, *[t for _, t in turns[:-1]]])
+    # Earlier user turns (latest first), then the system instruction: what the scene is about.
+    context = (*reversed(user_texts[:-1]), system_text)
     schema = config.get("responseJsonSchema") or config.get("responseSchema")
     inputs = Inputs(user_text=last_user, context=context, salt=salt)
     if schema is not None:

@@ -31,7 +31,7 @@ class Inputs:
     """What the filler draws on: the user's last words, the rest of the prompt, and a salt."""
 
     user_text: str
-    context: str
+    context: tuple[str, ...]
     salt: str
 
 

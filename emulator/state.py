@@ -41,9 +41,13 @@ class Conversation:
             self.history.append((role, text))
             del self.history[:-_MAX_HISTORY]
 
-    def context(self) -> str:
-        recent = " ".join(text for _, text in self.history[-6:])
-        return f"{self.system_text} {recent}".strip()
+    def context(self) -> tuple[str, ...]:
+        """What the scene is about: recent user turns, latest first, then the system instruction."""
+        users = [text for role, text in self.history[-12:] if role == "user" and not text.startswith("[")]
+        return (*reversed(users), self.system_text)
+
+    def prompt_text(self) -> str:
+        return " ".join([self.system_text, *(text for _, text in self.history)])
 
 
 class ConversationStore:
