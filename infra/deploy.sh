@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+#
+# Deploy ai4joy to one environment, phase by phase, following the GCP real-time audio
+# deployment guide. Re-runnable: every resource is described before it is created, and
+# a second run creates nothing new.
+#
+#   infra/deploy.sh ENV [--dry-run] [--image-tag=TAG] [phase...]
+#
+# ENV is a file in infra/env/ (dev, staging, production). With no phase, all phases
+# run in order. --dry-run prints the ordered plan of commands and touches nothing.
+set -euo pipefail
+
+# shellcheck source=infra/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=infra/phases/prerequisites.sh
+source "${INFRA_DIR}/phases/prerequisites.sh"
+# shellcheck source=infra/phases/data.sh
+source "${INFRA_DIR}/phases/data.sh"
+# shellcheck source=infra/phases/build.sh
+source "${INFRA_DIR}/phases/build.sh"
+# shellcheck source=infra/phases/services.sh
+source "${INFRA_DIR}/phases/services.sh"
+# shellcheck source=infra/phases/load-balancer.sh
+source "${INFRA_DIR}/phases/load-balancer.sh"
+# shellcheck source=infra/phases/cloud-armor.sh
+source "${INFRA_DIR}/phases/cloud-armor.sh"
+# shellcheck source=infra/phases/observability.sh
+source "${INFRA_DIR}/phases/observability.sh"
+
+readonly ALL_PHASES=(prerequisites data build services load-balancer cloud-armor observability)
+
+usage() {
+  cat <<EOF
+Usage: infra/deploy.sh ENV [--dry-run] [--image-tag=TAG] [phase...]
+
+ENV:     one of: $(known_envs)
+Phases (default: all, in this order):
+  prerequisites  APIs, Artifact Registry, service accounts, custom role, IAM, secrets
+  data           Firestore (PITR, backups, indexes, TTL), VPC, Memorystore Redis, Cloud SQL
+  build          build the image with Cloud Build and push it to Artifact Registry
+  services       migrate job, audio + api Cloud Run services, rollout guard job + scheduler
+  load-balancer  static IP, serverless NEGs, backend services, URL map, cert, proxy, rules
+  cloud-armor    WAF + rate limiting policy on both backend services
+  observability  log metrics, channels, SLOs, alert policies, dashboard, budget, audit sink
+Options:
+  --dry-run, -n    print the ordered plan of commands; call nothing
+  --image-tag=TAG  image tag to build/deploy (default: the git commit)
+EOF
+}
+
+main() {
+  parse_common_args "$@"
+  local phases=("${ARGS[@]}") phase
+  ((${#phases[@]} > 0)) || phases=("${ALL_PHASES[@]}")
+  for phase in "${phases[@]}"; do
+    [[ " ${ALL_PHASES[*]} " == *" ${phase} "* ]] \
+      || die "unknown phase '${phase}' (phases: ${ALL_PHASES[*]})"
+  done
+  if [[ "${DRY_RUN}" == 1 ]]; then
+    printf '# Plan for %s (project %s, region %s): %s\n' "${ENVIRONMENT}" "${PROJECT_ID}" "${REGION}" "${phases[*]}"
+  fi
+  for phase in "${phases[@]}"; do
+    [[ "${DRY_RUN}" == 1 ]] && printf '# --- phase: %s\n' "${phase}"
+    "phase_${phase//-/_}"
+  done
+  if [[ "${DRY_RUN}" == 1 ]]; then
+    info "dry run for ${ENVIRONMENT}: nothing was called"
+  else
+    info "done: ${phases[*]} (${ENVIRONMENT})"
+  fi
+}
+
+main "$@"

@@ -1,0 +1,19 @@
+# shellcheck shell=bash
+#
+# Phase "build" (guide 2.2/2.3): build the one image both services run, with Cloud Build
+# from the repository's Dockerfile, and push it to Artifact Registry. Skipped when that
+# tag is already in the registry. Sourced by infra/deploy.sh.
+
+phase_build() {
+  local image
+  image="$(image_ref)"
+  info "build: ${image}"
+  if [[ "${image}" == *-dirty ]]; then
+    warn "the working tree has uncommitted changes; the image tag ends in -dirty and is rebuilt on every run"
+  elif exists artifacts docker images describe "${image}"; then
+    info "build: ${image} is already in Artifact Registry"
+    return 0
+  fi
+  gc builds submit "${REPO_DIR}" "--config=${REPO_DIR}/cloudbuild.yaml" "--region=${REGION}" \
+    "--substitutions=_IMAGE=${image}"
+}
