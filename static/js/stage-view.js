@@ -1,0 +1,198 @@
+// DOM rendering for the voice panel: captions, room, coach notes, meter, latency, notices.
+// No protocol or audio logic here; stage.js decides, this file draws.
+
+const MOODS = {
+  playful: ['😄', 32], electric: ['⚡', 48], tender: ['💗', 330], absurd: ['🤪', 280], tense: ['😬', 0],
+  giddy: ['🤭', 300], warm: ['☀️', 28], curious: ['🧐', 190], chaotic: ['🌪️', 260], wistful: ['🌙', 220],
+  bored: ['😐', 230], delighted: ['🤩', 40], excited: ['🤩', 40], quiet: ['🤫', 210], engaged: ['👀', 160],
+};
+const ROLE_NAMES = { user: 'You', partner: 'Partner' };
+const STATE_LABELS = {
+  idle: 'Voice is off',
+  starting: 'Waiting for the microphone…',
+  connecting: 'Connecting…',
+  live: 'Live',
+  reconnecting: 'Reconnecting…',
+  ended: 'Voice ended',
+};
+
+/** Energy and engagement may come as 0–1, 0–10 or 0–100; show them all on 0–1. */
+function unit(value) {
+  const number = Number(value);
+  if (!Number.isFinite(number) || number <= 0) return 0;
+  if (number <= 1) return number;
+  return Math.min(1, number <= 10 ? number / 10 : number / 100);
+}
+
+export class VoiceView {
+  constructor(panel) {
+    this.panel = panel;
+    const $ = (selector) => panel.querySelector(selector);
+    this.el = {
+      connLabel: $('[data-conn-label]'), notice: $('[data-notice]'), noticeTitle: $('[data-notice-title]'),
+      noticeBody: $('[data-notice-body]'), noticeSteps: $('[data-notice-steps]'), noticeActions: $('[data-notice-actions]'),
+      start: $('[data-action="start"]'), startLabel: $('[data-start-label]'), toText: $('[data-action="to-text"]'),
+      pttToggle: $('[data-ptt-toggle]'), talk: $('[data-action="talk"]'), talkHelp: $('[data-talk-help]'),
+      level: $('[data-level]'), levelBar: $('[data-level-bar]'), micName: $('[data-mic-name]'),
+      latency: $('[data-latency]'), latencyDetail: $('[data-latency-detail]'), room: $('[data-room]'),
+      moodEmoji: $('[data-mood-emoji]'), moodLabel: $('[data-mood-label]'), energy: $('[data-energy]'),
+      engagement: $('[data-engagement]'), transcript: $('[data-transcript]'), coach: $('[data-coach]'),
+      textForm: $('[data-voice-text]'),
+    };
+    this.open = { user: null, partner: null };
+    this.shownLevel = -1;
+  }
+
+  setState(state, { attempt = 0, delayMs = 0 } = {}) {
+    this.panel.dataset.state = state;
+    let label = STATE_LABELS[state] || state;
+    if (state === 'reconnecting' && attempt > 0) {
+      label = `Reconnecting… (try ${attempt}${delayMs ? `, in ${(delayMs / 1000).toFixed(1)} s` : ''})`;
+    }
+    this.el.connLabel.textContent = label;
+    const active = ['starting', 'connecting', 'live', 'reconnecting'].includes(state);
+    this.el.start.hidden = active;
+    this.el.toText.hidden = !active;
+    this.el.textForm.hidden = state !== 'live';
+    this.el.talk.disabled = state !== 'live';
+  }
+
+  setStartLabel(text) { this.el.startLabel.textContent = text; }
+
+  setPushToTalk(enabled) {
+    this.el.pttToggle.checked = enabled;
+    this.el.talk.hidden = !enabled;
+    this.el.talkHelp.hidden = !enabled;
+  }
+
+  setTalking(talking) {
+    this.el.talk.setAttribute('aria-pressed', String(talking));
+    this.el.talk.textContent = talking ? 'Talking… release to stop' : 'Hold to talk';
+  }
+
+  /**
+   * @param {{title: string, body: string, steps?: string[]}} notice
+   * @param {{label: string, onClick?: Function, href?: string, primary?: boolean}[]} actions
+   */
+  showNotice({ title, body, steps }, actions = [], tone = 'alert') {
+    const { notice } = this.el;
+    notice.hidden = false;
+    notice.dataset.tone = tone;
+    notice.setAttribute('role', tone === 'alert' ? 'alert' : 'status');
+    this.el.noticeTitle.textContent = title;
+    this.el.noticeBody.textContent = body;
+    this.el.noticeSteps.replaceChildren(...(steps || []).map((step) => Object.assign(document.createElement('li'), { textContent: step })));
+    this.el.noticeSteps.hidden = !steps || steps.length === 0;
+    this.el.noticeActions.replaceChildren(...actions.map((action) => {
+      const node = document.createElement(action.href ? 'a' : 'button');
+      node.className = `button small${action.primary ? '' : ' secondary'}`;
+      node.textContent = action.label;
+      if (action.href) node.href = action.href;
+      else {
+        node.type = 'button';
+        node.addEventListener('click', action.onClick);
+      }
+      return node;
+    }));
+  }
+
+  hideNotice() { this.el.notice.hidden = true; }
+
+  focusNotice() { this.el.notice.focus(); }
+
+  setMicName(text) { this.el.micName.textContent = text; }
+
+  /** @param {number} rms 0..1 of the last capture frame */
+  setLevel(rms) {
+    // Decibel scale: -60 dBFS is empty, 0 dBFS is full; speech sits around the middle.
+    const db = rms > 0 ? 20 * Math.log10(rms) : -100;
+    const level = Math.round(Math.max(0, Math.min(1, (db + 60) / 60)) * 100);
+    if (level === this.shownLevel) return;
+    this.shownLevel = level;
+    this.el.levelBar.style.width = `${level}%`;
+    this.el.level.setAttribute('aria-valuenow', String(level));
+    this.el.level.dataset.hot = String(level > 40);
+  }
+
+  clearEmpty(list) {
+    const placeholder = list.querySelector('[data-empty]');
+    if (placeholder) placeholder.remove();
+  }
+
+  /** A transcript message: a running caption until `final`. Text may be a delta or the whole line so far. */
+  caption(role, text, final) {
+    const list = this.el.transcript;
+    this.clearEmpty(list);
+    let line = this.open[role];
+    if (!line) {
+      line = document.createElement('li');
+      line.className = `line ${role}`;
+      line.dataset.role = role;
+      const who = Object.assign(document.createElement('span'), { className: 'who', textContent: `${ROLE_NAMES[role] || role}: ` });
+      const said = Object.assign(document.createElement('span'), { className: 'said' });
+      line.append(who, said);
+      list.append(line);
+      this.open[role] = line;
+    }
+    const said = line.querySelector('.said');
+    const current = said.textContent;
+    const incoming = text || '';
+    if (incoming.startsWith(current)) said.textContent = incoming;
+    else if (!current.endsWith(incoming)) said.textContent = `${current}${current && !/^[\s,.!?;:]/.test(incoming) && !current.endsWith(' ') ? ' ' : ''}${incoming}`;
+    line.classList.toggle('partial', !final);
+    if (final) this.open[role] = null;
+    // Screen readers hear a line once it is complete, not every word of it.
+    list.setAttribute('aria-busy', String(Boolean(this.open.user || this.open.partner)));
+    list.scrollTop = list.scrollHeight;
+  }
+
+  /** Barge-in: the partner's running line stops where it was cut off. */
+  cutPartner() {
+    const line = this.open.partner;
+    if (!line) return;
+    line.classList.remove('partial');
+    line.classList.add('interrupted');
+    this.open.partner = null;
+    this.el.transcript.setAttribute('aria-busy', String(Boolean(this.open.user)));
+  }
+
+  /** Close any running captions (end of a turn). */
+  settle(role) {
+    const line = this.open[role];
+    if (!line) return;
+    line.classList.remove('partial');
+    this.open[role] = null;
+    this.el.transcript.setAttribute('aria-busy', String(Boolean(this.open.user || this.open.partner)));
+  }
+
+  systemLine(text) {
+    const list = this.el.transcript;
+    this.clearEmpty(list);
+    list.append(Object.assign(document.createElement('li'), { className: 'line system', textContent: text }));
+    list.scrollTop = list.scrollHeight;
+  }
+
+  room({ energy, engagement, mood }) {
+    const name = String(mood || '').toLowerCase().trim();
+    const [emoji, hue] = MOODS[name] || ['🎭', 265];
+    this.el.room.dataset.mood = name;
+    this.el.moodEmoji.textContent = emoji;
+    this.el.moodLabel.textContent = name ? name[0].toUpperCase() + name.slice(1) : 'Waiting for the scene';
+    this.el.energy.value = unit(energy);
+    this.el.engagement.value = unit(engagement);
+    // The whole stage glows in the room's mood; energy makes the glow stronger.
+    const stage = this.panel.closest('[data-scene-id]') || this.panel;
+    stage.style.setProperty('--mood-hue', String(hue));
+    stage.style.setProperty('--mood-strength', String(0.25 + unit(energy) * 0.5));
+  }
+
+  coach(text) {
+    this.clearEmpty(this.el.coach);
+    this.el.coach.append(Object.assign(document.createElement('li'), { textContent: text }));
+  }
+
+  latency(lastMs, averageMs, source) {
+    this.el.latency.textContent = `${Math.round(lastMs)} ms`;
+    this.el.latencyDetail.textContent = `${source}; average ${Math.round(averageMs)} ms over your turns.`;
+  }
+}

@@ -1,0 +1,353 @@
+// Page glue for the stage: voice mode (mic -> socket -> player) layered over the text-mode page.
+// Text mode needs no JavaScript (plain POST forms); this file only adds voice and switches the
+// page between the two without dead buttons.
+
+import { MicError, MicRecorder, microphonePermission } from './recorder.js';
+import { PcmPlayer } from './player.js';
+import { StageSocket } from './socket.js';
+import { VoiceView } from './stage-view.js';
+import { closeGuidance, micGuidance } from './guidance.js';
+
+const SPEECH_RMS = 0.02; // a capture frame louder than this counts as the player speaking
+const SPEECH_END_MS = 300; // this much quiet after speech marks the end of a line (latency clock)
+const PTT_KEY = 'ai4joy.pushToTalk';
+
+function socketUrl(raw) {
+  const url = new URL(raw, window.location.href);
+  if (url.protocol === 'http:') url.protocol = 'ws:';
+  if (url.protocol === 'https:') url.protocol = 'wss:';
+  return url.toString();
+}
+
+class VoiceStage {
+  constructor(root, panel) {
+    this.root = root;
+    this.view = new VoiceView(panel);
+    this.wsUrl = socketUrl(root.dataset.wsUrl);
+    this.context = null;
+    this.recorder = null;
+    this.player = null;
+    this.socket = null;
+    this.pushToTalk = window.localStorage.getItem(PTT_KEY) === '1';
+    this.talking = false;
+    this.speaking = false;
+    this.lastVoiceAt = 0;
+    this.awaitingReplySince = null;
+    this.latencies = { page: [], server: [] };
+    this.stats = { state: 'idle', micRms: 0, micFrames: 0, interrupts: 0, transcripts: { user: 0, partner: 0 }, rooms: 0, coach: 0 };
+    this.levelQueued = false;
+    this.lastPlayerStats = null;
+  }
+
+  init() {
+    const { el } = this.view;
+    el.start.addEventListener('click', () => this.start());
+    el.toText.addEventListener('click', () => this.toText());
+    el.pttToggle.addEventListener('change', () => this.setPushToTalk(el.pttToggle.checked));
+    this.bindTalkButton(el.talk);
+    el.textForm.addEventListener('submit', (event) => this.sendTyped(event));
+    for (const form of this.root.querySelectorAll('form[data-end-scene]')) {
+      form.addEventListener('submit', (event) => this.endSceneThen(event, form));
+    }
+    this.view.setPushToTalk(this.pushToTalk);
+    this.view.setStartLabel(this.root.dataset.mode === 'text' ? 'Switch to voice' : 'Start voice');
+    this.view.setState('idle');
+    this.setTextMode(true);
+    this.warnIfBlocked();
+  }
+
+  async warnIfBlocked() {
+    if (await microphonePermission() === 'denied') this.showMicGuidance(new MicError('denied', 'blocked'));
+  }
+
+  async start() {
+    if (this.socket || this.context) return;
+    this.view.hideNotice();
+    this.view.setState('starting');
+    try {
+      // Created inside the click handler: browsers only let a user gesture start audio.
+      this.context = new AudioContext({ latencyHint: 'interactive' });
+      await this.context.resume();
+      this.player = new PcmPlayer(this.context);
+      await this.player.start();
+      this.player.addEventListener('started', () => this.partnerAudible());
+      this.recorder = new MicRecorder(this.context, { frameMs: 40 });
+      this.recorder.addEventListener('frame', (event) => this.onFrame(event.detail));
+      this.recorder.addEventListener('ended', () => this.onMicLost());
+      const label = await this.recorder.start();
+      this.view.setMicName(label || 'Microphone on');
+    } catch (error) {
+      this.teardownAudio();
+      this.view.setState('idle');
+      this.showMicGuidance(error instanceof MicError ? error : new MicError('failed', String(error.message || error)));
+      return;
+    }
+    this.setTextMode(false);
+    this.openSocket();
+  }
+
+  openSocket() {
+    const socket = new StageSocket(this.wsUrl);
+    this.socket = socket;
+    // Events of a socket we already let go of (switch to typing, end scene) are not news.
+    const mine = (handler) => (event) => { if (this.socket === socket) handler(event.detail); };
+    socket.addEventListener('state', mine((detail) => this.onSocketState(detail)));
+    socket.addEventListener('message', mine((detail) => this.onMessage(detail.message)));
+    socket.addEventListener('audio', mine((detail) => this.player && this.player.enqueue(detail.pcm)));
+    socket.addEventListener('closed', mine((detail) => this.onClosed(detail)));
+    socket.connect();
+  }
+
+  onSocketState({ state, attempt, delayMs }) {
+    this.stats.state = state;
+    if (state === 'ended') return; // onClosed decides what the panel shows
+    this.view.setState(state, { attempt, delayMs });
+    if (state === 'reconnecting') {
+      this.view.showNotice({ title: 'Connection lost — reconnecting', body: 'Hold that thought: the scene resumes where you left it as soon as we are back.' }, [], 'status');
+    }
+  }
+
+  onMessage(message) {
+    switch (message.type) {
+      case 'ready':
+        this.view.hideNotice();
+        if (message.resumed) this.view.systemLine('Reconnected — the scene carries on.');
+        break;
+      case 'transcript':
+        if (message.role !== 'user' && message.role !== 'partner') break;
+        this.stats.transcripts[message.role] += 1;
+        this.view.caption(message.role, String(message.text || ''), Boolean(message.final));
+        break;
+      case 'interrupted':
+        this.stats.interrupts += 1;
+        if (this.player) this.player.interrupt();
+        this.view.cutPartner();
+        break;
+      case 'turn_complete':
+        if (this.player) this.player.endOfTurn();
+        this.view.settle('partner');
+        if (Number.isFinite(message.latency_ms)) {
+          this.latencies.server.push(message.latency_ms);
+          this.showLatency();
+        }
+        break;
+      case 'room':
+        this.stats.rooms += 1;
+        this.view.room(message);
+        break;
+      case 'coach':
+        if (message.text) {
+          this.stats.coach += 1;
+          this.view.coach(String(message.text));
+        }
+        break;
+      case 'warning':
+        this.view.showNotice({
+          title: 'Voice session ending soon',
+          body: `This voice session closes in about ${message.seconds_left} s (${message.reason}). Your scene is saved: start voice again to continue.`,
+        }, [], 'status');
+        break;
+      case 'error':
+        this.view.systemLine(`Server: ${message.message || message.code}`);
+        break;
+      default:
+        break;
+    }
+  }
+
+  onFrame({ pcm, rms }) {
+    this.stats.micRms = rms;
+    this.stats.micFrames += 1;
+    this.queueLevel(rms);
+    const now = performance.now();
+    const open = !this.pushToTalk || this.talking;
+    if (open && rms > SPEECH_RMS) {
+      this.speaking = true;
+      this.lastVoiceAt = now;
+    } else if (this.speaking && now - this.lastVoiceAt > SPEECH_END_MS && !this.pushToTalk) {
+      this.speaking = false;
+      this.awaitingReplySince = this.lastVoiceAt;
+    }
+    if (!this.socket) return;
+    // Push-to-talk sends silence while the button is up, so the server's stream (and its own
+    // end-of-speech detection) keeps going but hears nothing from the room.
+    this.socket.sendAudio(open ? pcm : new ArrayBuffer(pcm.byteLength));
+  }
+
+  queueLevel(rms) {
+    this.pendingLevel = rms;
+    if (this.levelQueued) return;
+    this.levelQueued = true;
+    window.requestAnimationFrame(() => {
+      this.levelQueued = false;
+      this.view.setLevel(this.pendingLevel);
+    });
+  }
+
+  partnerAudible() {
+    if (this.awaitingReplySince === null) return;
+    this.latencies.page.push(performance.now() - this.awaitingReplySince);
+    this.awaitingReplySince = null;
+    this.showLatency();
+  }
+
+  showLatency() {
+    const { page, server } = this.latencies;
+    const mean = (list) => list.reduce((sum, value) => sum + value, 0) / list.length;
+    const parts = [];
+    if (page.length) parts.push(`heard here after ${Math.round(page.at(-1))} ms`);
+    if (server.length) parts.push(`server measured ${Math.round(server.at(-1))} ms`);
+    const list = page.length ? page : server;
+    this.view.latency(list.at(-1), mean(list), parts.join(' · ').replace(/^./, (c) => c.toUpperCase()));
+  }
+
+  bindTalkButton(button) {
+    const down = (event) => {
+      if (event.type === 'keydown' && (event.repeat || (event.key !== ' ' && event.key !== 'Enter'))) return;
+      event.preventDefault();
+      this.setTalking(true);
+    };
+    const up = (event) => {
+      if (event.type === 'keyup' && event.key !== ' ' && event.key !== 'Enter') return;
+      this.setTalking(false);
+    };
+    button.addEventListener('pointerdown', down);
+    button.addEventListener('keydown', down);
+    for (const type of ['pointerup', 'pointerleave', 'pointercancel', 'keyup', 'blur']) button.addEventListener(type, up);
+  }
+
+  setTalking(talking) {
+    if (talking === this.talking || !this.socket || this.socket.state !== 'live') return;
+    this.talking = talking;
+    this.view.setTalking(talking);
+    this.socket.sendJson({ type: talking ? 'activity_start' : 'activity_end' });
+    if (!talking) this.awaitingReplySince = performance.now();
+  }
+
+  setPushToTalk(enabled) {
+    if (!enabled) this.setTalking(false);
+    this.pushToTalk = enabled;
+    window.localStorage.setItem(PTT_KEY, enabled ? '1' : '0');
+    this.view.setPushToTalk(enabled);
+  }
+
+  sendTyped(event) {
+    event.preventDefault();
+    const input = event.target.elements.text;
+    const text = input.value.trim();
+    if (!text || !this.socket || !this.socket.sendJson({ type: 'text', text })) return;
+    this.view.caption('user', text, true);
+    this.awaitingReplySince = performance.now();
+    input.value = '';
+  }
+
+  onMicLost() {
+    this.stopVoice();
+    this.showMicGuidance(new MicError('missing', 'The microphone was disconnected.'));
+  }
+
+  onClosed({ code, error }) {
+    this.socket = null;
+    this.teardownAudio();
+    const guidance = closeGuidance(code, error && error.message);
+    this.view.setState('ended');
+    this.view.setStartLabel('Start voice again');
+    this.setTextMode(true);
+    if (!guidance) {
+      this.view.hideNotice();
+      this.view.systemLine('Voice ended. Type below, or start voice again.');
+      return;
+    }
+    const actions = guidance.next.map((next) => this.actionFor(next, guidance));
+    this.view.showNotice(guidance, actions);
+    if (guidance.auto) this.toText({ keepNotice: true });
+    this.view.focusNotice();
+  }
+
+  actionFor(next, guidance = {}) {
+    const here = encodeURIComponent(window.location.pathname);
+    switch (next) {
+      case 'retry': return { label: guidance.retryLabel || 'Try again', primary: true, onClick: () => this.start() };
+      case 'text': return { label: 'Continue by typing', onClick: () => this.toText() };
+      case 'sign-in': return { label: 'Sign in again', primary: true, href: `/accounts/login/?next=${here}` };
+      case 'new-scene': return { label: 'Start a new scene', primary: true, href: '/' };
+      default: return { label: next, onClick: () => {} };
+    }
+  }
+
+  showMicGuidance(error) {
+    const guidance = micGuidance(error);
+    this.view.showNotice(guidance, guidance.next.map((next) => this.actionFor(next)));
+    this.view.setStartLabel('Try the microphone again');
+    if (guidance.auto) {
+      this.view.el.start.hidden = true;
+      this.toText({ keepNotice: true });
+    }
+  }
+
+  /** Show or hide the page's text-mode controls (marked data-text-mode by the stage page). */
+  setTextMode(on) {
+    this.root.dataset.activeMode = on ? 'text' : 'voice';
+    for (const node of this.root.querySelectorAll('[data-text-mode]')) node.hidden = !on;
+  }
+
+  async toText({ keepNotice = false } = {}) {
+    await this.stopVoice();
+    if (!keepNotice) this.view.hideNotice();
+    this.view.setState('idle');
+    this.view.setStartLabel('Switch to voice');
+    this.setTextMode(true);
+    const field = this.root.querySelector('[data-text-mode] textarea, [data-text-mode] input[type="text"]');
+    if (field) field.focus();
+  }
+
+  async stopVoice() {
+    const socket = this.socket;
+    this.socket = null;
+    if (socket) await socket.end();
+    this.teardownAudio();
+  }
+
+  async endSceneThen(event, form) {
+    if (!this.socket) return;
+    event.preventDefault();
+    await this.stopVoice();
+    form.submit();
+  }
+
+  teardownAudio() {
+    this.setTalking(false);
+    if (this.recorder) this.recorder.stop();
+    if (this.player) {
+      this.lastPlayerStats = { ...this.player.stats };
+      this.player.stop();
+    }
+    if (this.context) this.context.close().catch(() => {});
+    this.recorder = null;
+    this.player = null;
+    this.context = null;
+    this.view.setLevel(0);
+  }
+
+  /** Numbers for the e2e tests and for anyone debugging audio in the console. */
+  snapshot() {
+    const socketStats = this.socket ? this.socket.stats : {};
+    return {
+      ...this.stats,
+      transcripts: { ...this.stats.transcripts },
+      socketState: this.socket ? this.socket.state : 'none',
+      framesSent: socketStats.framesSent || 0,
+      reconnects: socketStats.reconnects || 0,
+      player: this.player ? { ...this.player.stats } : this.lastPlayerStats || null,
+      latencies: { page: [...this.latencies.page], server: [...this.latencies.server] },
+    };
+  }
+}
+
+const root = document.querySelector('[data-scene-id][data-ws-url]');
+const panel = document.querySelector('[data-voice-panel]');
+if (root && panel) {
+  const stage = new VoiceStage(root, panel);
+  stage.init();
+  window.ai4joyVoice = { snapshot: () => stage.snapshot() };
+}
