@@ -1,0 +1,236 @@
+"""The Daphne entry point every deployment and `make run` use: `python -m ai4joy.serve`.
+
+Reads HOST (default 127.0.0.1; the container sets 0.0.0.0) and PORT (default 8000; the
+container sets 8080), trusts X-Forwarded-* (Cloud Run's front end), and serves
+`ai4joy.asgi:application` with websocket limits that leave policy to the app. Extra Daphne
+options may follow (`python -m ai4joy.serve -v 1`), and so may another `module:app`.
+
+Why not plain `daphne`: on SIGTERM stock Daphne cancels every consumer and drops every
+WebSocket without a close frame, so `disconnect()` never runs and a voice scene ends in
+silence (notes/daphne-shutdown.md). Cloud Run sends SIGTERM and kills the instance 10 s
+later. Here SIGTERM (or Ctrl-C) instead:
+
+1. stops listening, so new connections are refused (and handshakes still in flight are
+   answered 503), and the load balancer moves on to another instance;
+2. sends the drain event to this process's group (`audio.drain`), so every live voice socket
+   says `reconnect`, saves its state and closes with 4012 (audio/protocol.py CloseCode);
+3. waits for all application instances, at most DRAIN_TIMEOUT seconds (default 8);
+4. cancels what is left and exits 0. Further SIGTERMs are ignored; a second Ctrl-C skips
+   the rest of the wait.
+
+This leans on Daphne internals (`Server.kill_all_applications`, `connections`,
+`listen_success`, `ws_factory`), so daphne and autobahn are pinned and
+ai4joy/tests/test_serve.py drives a real process through all of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import signal
+import sys
+import time
+from typing import Any
+
+# Importing daphne (cli imports server) installs Twisted's asyncio reactor; nothing may
+# import twisted.internet.reactor before it, which the sorted order below keeps true.
+from autobahn.util import encode_truncate
+from autobahn.websocket.types import ConnectionDeny
+from daphne.cli import CommandLineInterface
+from daphne.server import Server
+from daphne.ws_protocol import WebSocketProtocol
+from twisted.internet import defer, reactor
+
+log = logging.getLogger("ai4joy.serve")
+
+DEFAULT_APP = "ai4joy.asgi:application"
+# Incoming message/frame cap. The consumer enforces its own, lower limit with a clear 4013
+# close (audio/protocol.py MAX_FRAME_BYTES, 64 KiB, ~87 KiB as base64 JSON); this one only
+# has to sit above it so the app, not autobahn's bare 1009, gets to say why.
+MAX_MESSAGE_BYTES = 256 * 1024
+# The app closes a voice socket at WEBSOCKET_TIMEOUT with a warning first; Daphne's own cap
+# (a bare 1000) must never fire before it.
+WEBSOCKET_TIMEOUT_MARGIN_S = 60
+# Time the cancelled leftovers get to run their `finally` blocks, inside DRAIN_TIMEOUT.
+CANCEL_GRACE_S = 0.5
+_APP_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+# Close codes a server may put on the wire (RFC 6455 §7.4; 1004-1006 and 1015 are reserved).
+_SENDABLE_CODES = frozenset({1000, 1001, 1002, 1003, *range(1007, 1015), *range(3000, 5000)})
+
+
+class ClosingWebSocketProtocol(WebSocketProtocol):
+    """Daphne's protocol, plus: the app's close *reason* reaches the browser (stock Daphne drops
+    it, django/daphne#374), a handshake that completes during a drain is refused with 503
+    (the browser retries elsewhere), and sends after the close frame are dropped instead of
+    raising `Disconnected` into whichever consumer task made them."""
+
+    refused = False
+
+    def handle_reply(self, message: dict[str, Any]) -> None:
+        if self.refused:
+            return
+        if message.get("type") == "websocket.close" and self.state != self.STATE_CONNECTING:
+            self.serverClose(code=message.get("code"), reason=message.get("reason"))
+            return
+        super().handle_reply(message)
+
+    def serverAccept(self, subprotocol: str | None = None) -> None:
+        if getattr(self.server, "draining", False):
+            self.refused = True
+            self.handshake_deferred.errback(ConnectionDeny(503, "Server restarting"))
+            del self.handshake_deferred
+            self.server.protocol_disconnected(self)
+            return
+        super().serverAccept(subprotocol)
+
+    def serverSend(self, content: bytes | str, binary: bool = False) -> None:
+        if self.state in (self.STATE_CLOSING, self.STATE_CLOSED):
+            return  # nobody can read it any more
+        super().serverSend(content, binary)
+
+    def serverClose(self, code: int | None = None, reason: str | None = None) -> None:
+        code = 1000 if code is None else int(code)
+        if code not in _SENDABLE_CODES:
+            raise ValueError(f"WebSocket close code {code} cannot be sent by a server")
+        payload = encode_truncate(reason, 123) if isinstance(reason, str) and reason else None
+        # sendCloseFrame, unlike sendClose, also allows 1001/1011/1012 (Daphne uses it for 1011).
+        self.sendCloseFrame(code=code, reasonUtf8=payload, isReply=False)
+
+
+class DrainingServer(Server):
+    """Daphne's Server with a drain in place of `kill_all_applications` (module docstring)."""
+
+    def __init__(self, *args: Any, drain_timeout: float | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if drain_timeout is None:
+            from django.conf import settings
+
+            drain_timeout = float(settings.DRAIN_TIMEOUT)
+        if drain_timeout <= 0:
+            raise ValueError("DRAIN_TIMEOUT must be a positive number of seconds")
+        self.drain_timeout = drain_timeout
+        self.draining = False
+        self._cut_short = False
+        self._ports: list[Any] = []
+
+    def run(self) -> None:
+        # The WebSocket factory is made inside run(); swap its protocol before the reactor
+        # accepts the first connection.
+        reactor.callWhenRunning(self._use_closing_protocol)
+        super().run()
+
+    def _use_closing_protocol(self) -> None:
+        self.ws_factory.protocol = ClosingWebSocketProtocol
+
+    def listen_success(self, port: Any) -> None:
+        self._ports.append(port)
+        super().listen_success(port)
+
+    # Registered by Server.run as the reactor's "before shutdown" trigger; the reactor
+    # waits for the Deferred before it drops the remaining connections and stops.
+    def kill_all_applications(self) -> defer.Deferred:
+        self.draining = True
+        signal.signal(signal.SIGTERM, self._signal_while_draining)
+        signal.signal(signal.SIGINT, self._signal_while_draining)
+        deferred = defer.Deferred.fromFuture(asyncio.ensure_future(self.drain()))
+        deferred.addErrback(lambda failure: log.error("drain failed: %s", failure.getErrorMessage()))
+        # From here until the process is gone a late SIGTERM must not kill it with -15: a
+        # Python-level handler is reset to the default during interpreter shutdown, SIG_IGN is not.
+        deferred.addBoth(lambda _: signal.signal(signal.SIGTERM, signal.SIG_IGN))
+        return deferred
+
+    def _signal_while_draining(self, signum: int, frame: Any) -> None:
+        if signum == signal.SIGINT:
+            self._cut_short = True
+            log.warning("second interrupt: cutting the drain short")
+        else:
+            log.info("already draining; SIGTERM ignored", extra={"event": "server_drain_signal_ignored"})
+
+    def running_instances(self) -> list[asyncio.Future]:
+        return [
+            instance
+            for details in list(self.connections.values())
+            if (instance := details.get("application_instance")) is not None and not instance.done()
+        ]
+
+    async def drain(self) -> None:
+        from audio.drain import drain_broadcast
+
+        started = time.monotonic()
+        grace = min(CANCEL_GRACE_S, self.drain_timeout / 4)
+        cancel_at = started + self.drain_timeout - grace
+        for port in self._ports:
+            port.stopListening()
+        seen = set(self.running_instances())
+        log.info(
+            "server draining",
+            extra={"event": "server_drain_started", "instances": len(seen), "timeout_s": self.drain_timeout},
+        )
+        try:
+            await asyncio.wait_for(drain_broadcast(), timeout=max(0.1, cancel_at - time.monotonic()))
+        except Exception:
+            # The channel layer is down or slow: sockets cannot be told, so they get cancelled
+            # at the deadline like stock Daphne would do at once.
+            log.exception("could not send the drain event", extra={"event": "server_drain_broadcast_failed"})
+        while not self._cut_short:
+            pending = self.running_instances()
+            seen.update(pending)
+            remaining = cancel_at - time.monotonic()
+            if not pending or remaining <= 0:
+                break
+            # Short slices: instances created meanwhile (keep-alive HTTP) are picked up too.
+            await asyncio.wait(pending, timeout=min(remaining, 0.1), return_when=asyncio.FIRST_COMPLETED)
+        left = self.running_instances()
+        for instance in left:
+            instance.cancel()
+        if left:
+            await asyncio.wait(left, timeout=grace)
+        log.info(
+            "server drained",
+            extra={
+                "event": "server_drain_finished",
+                "instances": len(seen),
+                "cancelled": len(left),
+                "duration_s": round(time.monotonic() - started, 3),
+            },
+        )
+
+
+class ServeCommandLineInterface(CommandLineInterface):
+    description = "ai4joy: Daphne with a graceful drain on SIGTERM"
+    server_class = DrainingServer
+
+
+def daphne_args(argv: list[str], environ: dict[str, str] | os._Environ[str]) -> list[str]:
+    """Our defaults, then the caller's options (argparse keeps the last value), then the app."""
+    from django.conf import settings
+
+    args = [
+        "--bind", environ.get("HOST", "127.0.0.1"),
+        "--port", environ.get("PORT", "8000"),
+        "--proxy-headers",
+        "--websocket_timeout", str(settings.WEBSOCKET_TIMEOUT + WEBSOCKET_TIMEOUT_MARGIN_S),
+        "--websocket_connect_timeout", "10",
+        "--ping-interval", "20",
+        "--ping-timeout", "30",
+        "--websocket-max-message-size", str(MAX_MESSAGE_BYTES),
+        "--websocket-max-frame-size", str(MAX_MESSAGE_BYTES),
+        "--application-close-timeout", "10",
+        # Cloud Run logs every request itself; -v 1 brings Daphne's access log back.
+        "--verbosity", "1" if settings.DEBUG else "0",
+    ]
+    args += argv
+    if not any(_APP_PATH.match(arg) for arg in argv):
+        args.append(DEFAULT_APP)
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ai4joy.settings")
+    ServeCommandLineInterface().run(daphne_args(sys.argv[1:] if argv is None else argv, os.environ))
+
+
+if __name__ == "__main__":
+    main()

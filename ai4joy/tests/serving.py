@@ -1,0 +1,114 @@
+"""Test helpers: run `python -m ai4joy.serve` as a real process on a free loopback port.
+
+A subprocess cannot see pytest-django's test database, so callers pass the DATABASE_URL of a
+database they prepared themselves (see `migrate_database`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# Variables of the test process that must not leak into a server started for a test.
+_DROP = {"DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL", "CHANNEL_PREFIX", "PORT", "HOST"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def base_env(**overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _DROP and not k.startswith("PYTEST")}
+    env.update(PYTHONPATH=str(REPO_ROOT), LOG_FORMAT="json", DJANGO_SETTINGS_MODULE="ai4joy.settings")
+    env.update(overrides)
+    return env
+
+
+def migrate_database(env: dict[str, str], timeout: float = 180) -> None:
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO_ROOT,
+                   env=env, check=True, timeout=timeout, capture_output=True)
+
+
+def run_django(code: str, env: dict[str, str], timeout: float = 60) -> dict:
+    """Run `code` in `manage.py shell` against the server's database; it prints one JSON line."""
+    done = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=REPO_ROOT, env=env,
+                          timeout=timeout, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"manage.py shell failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@dataclass
+class ServerProcess:
+    process: subprocess.Popen
+    port: int
+    log_path: Path
+    env: dict[str, str] = field(repr=False)
+
+    @property
+    def ws_base(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def sigterm(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def events(self, name: str) -> list[dict]:
+        found = []
+        for line in self.log().splitlines():
+            if line.startswith("{"):
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                if record.get("event") == name:
+                    found.append(record)
+        return found
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+
+def start_server(env: dict[str, str], log_path: Path, *extra: str, timeout: float = 30) -> ServerProcess:
+    """Start the entry point and return once it accepts TCP connections."""
+    port = free_port()
+    env = {**env, "PORT": str(port), "HOST": "127.0.0.1"}
+    with open(log_path, "ab") as out:
+        process = subprocess.Popen([sys.executable, "-m", "ai4joy.serve", *extra], cwd=REPO_ROOT, env=env,
+                                   stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    server = ServerProcess(process=process, port=port, log_path=log_path, env=env)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}:\n{server.log()[-3000:]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return server
+        except OSError:
+            time.sleep(0.1)
+    server.stop()
+    raise RuntimeError(f"server did not listen within {timeout}s:\n{server.log()[-3000:]}")
+
+
+def read_records(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

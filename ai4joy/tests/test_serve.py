@@ -1,0 +1,254 @@
+"""The draining entry point, driven as a real process (`python -m ai4joy.serve`).
+
+These use the test-only consumer in drain_app.py, which keeps the drain contract, so the
+entry point is proven on its own; audio/tests/test_drain.py runs the real voice consumer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import statistics
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from ai4joy.serve import DEFAULT_APP, MAX_MESSAGE_BYTES, daphne_args
+from ai4joy.tests.serving import ServerProcess, base_env, read_records, start_server
+from audio.protocol import MAX_FRAME_BYTES, CloseCode
+
+CONTRACT_APP = "ai4joy.tests.drain_app:application"
+
+
+# --- arguments ------------------------------------------------------------------------------
+def test_defaults_bind_loopback_8000_with_proxy_headers_and_the_app(settings):
+    settings.WEBSOCKET_TIMEOUT = 3600
+    args = daphne_args([], {})
+    assert args[args.index("--bind") + 1] == "127.0.0.1"
+    assert args[args.index("--port") + 1] == "8000"
+    assert "--proxy-headers" in args
+    assert args[-1] == DEFAULT_APP
+    # Daphne's own lifetime cap must come after the app's (which warns first).
+    assert int(args[args.index("--websocket_timeout") + 1]) > 3600
+
+
+def test_host_and_port_come_from_the_environment():
+    args = daphne_args([], {"HOST": "0.0.0.0", "PORT": "8080"})
+    assert args[args.index("--bind") + 1] == "0.0.0.0"
+    assert args[args.index("--port") + 1] == "8080"
+
+
+def test_caller_options_come_after_the_defaults_and_an_app_path_replaces_the_default():
+    args = daphne_args(["-v", "2", CONTRACT_APP], {})
+    assert args[-3:] == ["-v", "2", CONTRACT_APP]
+    assert DEFAULT_APP not in args
+
+
+def test_message_cap_leaves_room_for_the_consumers_own_4013():
+    # A base64 JSON frame at the consumer's limit must still reach the consumer.
+    assert MAX_MESSAGE_BYTES > MAX_FRAME_BYTES * 4 // 3 + 1024
+    assert CloseCode.SERVER_RESTART == 4012
+
+
+# --- helpers --------------------------------------------------------------------------------
+@pytest.fixture
+def records_file(tmp_path: Path) -> Path:
+    return tmp_path / "records.jsonl"
+
+
+@pytest.fixture
+def serve(tmp_path: Path, records_file: Path):
+    started: list[ServerProcess] = []
+
+    def start(**env: str) -> ServerProcess:
+        full = base_env(RECORDS_FILE=str(records_file), DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+                        **env)
+        server = start_server(full, tmp_path / f"server{len(started)}.log", CONTRACT_APP)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+async def open_client(server: ServerProcess, conn_id: str, **query: str) -> ClientConnection:
+    qs = urlencode({"id": conn_id, **query})
+    ws = await connect(f"{server.ws_base}/ws/audio/scene?{qs}", origin=server.origin, open_timeout=10)
+    await next_of_type(ws, "ready", timeout=5)
+    return ws
+
+
+async def next_of_type(ws: ClientConnection, kind: str, timeout: float) -> dict:  # noqa: ASYNC109
+    async with asyncio.timeout(timeout):
+        while True:
+            message = json.loads(await ws.recv())
+            if message["type"] == kind:
+                return message
+
+
+async def until_closed(ws: ClientConnection, since: float, timeout: float) -> dict:  # noqa: ASYNC109
+    """Read until the server closes; note when `reconnect` and the close frame arrived."""
+    seen: dict = {"reconnect": None, "reconnect_at": None}
+    try:
+        async with asyncio.timeout(timeout):
+            async for raw in ws:
+                message = json.loads(raw)
+                if message["type"] == "reconnect":
+                    seen.update(reconnect=message, reconnect_at=time.monotonic() - since)
+    except ConnectionClosed:
+        pass
+    seen.update(closed_at=time.monotonic() - since, code=ws.close_code, reason=ws.close_reason)
+    return seen
+
+
+def by_event(records: list[dict], event: str) -> dict[str, dict]:
+    return {r["id"]: r for r in records if r["event"] == event}
+
+
+def wait_exit(server: ServerProcess, timeout: float) -> int:
+    return server.process.wait(timeout=timeout)
+
+
+# --- the drain ------------------------------------------------------------------------------
+async def test_sigterm_tells_every_socket_to_reconnect_saves_everything_and_exits_0(serve, records_file):
+    server = serve(DRAIN_TIMEOUT="8")
+    clients = [await open_client(server, f"c{i}") for i in range(5)]
+    await clients[0].send(json.dumps({"type": "text", "text": "a bakery on the moon"}))
+    await next_of_type(clients[0], "transcript", timeout=5)
+
+    sent = time.monotonic()
+    server.sigterm()
+    await asyncio.sleep(0.05)
+    server.sigterm()  # Cloud Run may repeat itself: ignored, the drain goes on
+    results = await asyncio.gather(*(until_closed(ws, sent, timeout=2) for ws in clients))
+
+    for seen in results:
+        assert seen["reconnect"] == {"type": "reconnect", "reason": "server_restart",
+                                     "resume_token": seen["reconnect"]["resume_token"], "retry_after_ms": 500}
+        assert seen["code"] == CloseCode.SERVER_RESTART
+        assert seen["reason"] == "server restarting"  # the reason text survives Daphne
+    assert wait_exit(server, timeout=8) == 0
+
+    records = read_records(records_file)
+    ids = {f"c{i}" for i in range(5)}
+    finalised = by_event(records, "finalised")
+    assert {i: r["reason"] for i, r in finalised.items()} == dict.fromkeys(ids, "server_restart")
+    assert set(by_event(records, "task_finally")) == ids  # background tasks ran their finally
+    assert by_event(records, "turn")["c0"]["text"] == "a bakery on the moon"
+    [finished] = server.events("server_drain_finished")
+    assert finished["instances"] == 5 and finished["cancelled"] == 0
+
+
+async def test_a_client_that_never_answers_the_close_is_dropped_and_still_finalised(serve, records_file):
+    server = serve(DRAIN_TIMEOUT="8")
+    polite = await open_client(server, "polite")
+    deaf = await open_client(server, "deaf")
+    deaf.transport.pause_reading()  # it will never read, so never answer, the close frame
+
+    sent = time.monotonic()
+    server.sigterm()
+    seen = await until_closed(polite, sent, timeout=2)
+    assert seen["code"] == CloseCode.SERVER_RESTART
+    server.sigterm()  # while the deaf socket still holds the drain open: ignored
+    assert wait_exit(server, timeout=8) == 0  # autobahn drops it after its close-handshake timeout
+
+    records = read_records(records_file)
+    assert by_event(records, "finalised")["deaf"]["reason"] == "server_restart"
+    disconnects = by_event(records, "disconnect")
+    assert disconnects["polite"]["code"] == CloseCode.SERVER_RESTART  # it echoed the close
+    assert disconnects["deaf"]["code"] == 1006  # dropped without a close handshake
+    assert server.events("server_drain_finished")[0]["cancelled"] == 0
+    assert server.events("server_drain_signal_ignored")
+    deaf.transport.abort()
+
+
+async def test_cleanup_slower_than_the_drain_timeout_is_cancelled_and_new_connections_are_refused(
+    serve, records_file
+):
+    server = serve(DRAIN_TIMEOUT="2")
+    slow = await open_client(server, "slow", slow="30")
+
+    server.sigterm()
+    await next_of_type(slow, "reconnect", timeout=2)
+    # Draining (the slow socket keeps it alive): the port no longer accepts connections.
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
+    assert server.process.poll() is None
+    assert wait_exit(server, timeout=2 + 3) == 0
+
+    records = read_records(records_file)
+    assert "slow" in by_event(records, "cancelled")
+    assert "slow" not in by_event(records, "finalised")
+    assert server.events("server_drain_finished")[0]["cancelled"] == 1
+    await slow.close()
+
+
+async def test_a_handshake_caught_by_the_drain_is_refused_with_503(serve, records_file):
+    server = serve(DRAIN_TIMEOUT="8")
+    live = await open_client(server, "live")
+    late = asyncio.ensure_future(connect(f"{server.ws_base}/ws/audio/scene?id=late&accept_delay=1",
+                                         origin=server.origin, open_timeout=10))
+    await asyncio.sleep(0.3)  # the late consumer is now inside connect(), before accept
+    server.sigterm()
+
+    with pytest.raises(InvalidStatus) as refused:
+        await asyncio.wait_for(late, timeout=5)
+    assert refused.value.response.status_code == 503
+    assert (await until_closed(live, time.monotonic(), timeout=2))["code"] == CloseCode.SERVER_RESTART
+    assert wait_exit(server, timeout=8) == 0
+    assert "late" in by_event(read_records(records_file), "finalised")  # its disconnect() ran
+
+
+async def test_the_drain_group_is_per_process_on_a_shared_redis(serve, records_file):
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
+    except OSError:
+        pytest.skip("needs Redis at 127.0.0.1:6379")
+    shared = {"REDIS_URL": "redis://127.0.0.1:6379/0", "CHANNEL_PREFIX": f"t{uuid.uuid4().hex[:10]}"}
+    stopping, staying = serve(DRAIN_TIMEOUT="8", **shared), serve(DRAIN_TIMEOUT="8", **shared)
+    leaving = await open_client(stopping, "leaving")
+    remaining = await open_client(staying, "remaining")
+
+    stopping.sigterm()
+    assert (await until_closed(leaving, time.monotonic(), timeout=2))["code"] == CloseCode.SERVER_RESTART
+    assert wait_exit(stopping, timeout=8) == 0
+
+    # The other instance's client noticed nothing and still plays.
+    await remaining.send(json.dumps({"type": "text", "text": "still here"}))
+    await next_of_type(remaining, "transcript", timeout=5)
+    assert "remaining" not in by_event(read_records(records_file), "finalised")
+    staying.sigterm()
+    assert (await until_closed(remaining, time.monotonic(), timeout=2))["code"] == CloseCode.SERVER_RESTART
+    assert wait_exit(staying, timeout=8) == 0
+
+
+@pytest.mark.slow
+async def test_fifty_sockets_drain_together(serve, records_file, capsys):
+    server = serve(DRAIN_TIMEOUT="8")
+    clients = await asyncio.gather(*(open_client(server, f"s{i}") for i in range(50)))
+    sent = time.monotonic()
+    server.sigterm()
+    results = await asyncio.gather(*(until_closed(ws, sent, timeout=2) for ws in clients))
+    code = wait_exit(server, timeout=8)
+    exited = time.monotonic() - sent
+
+    assert all(r["code"] == CloseCode.SERVER_RESTART and r["reconnect"] for r in results)
+    assert code == 0
+    assert len(by_event(read_records(records_file), "finalised")) == 50
+    reconnects = [r["reconnect_at"] for r in results]
+    closes = [r["closed_at"] for r in results]
+    with capsys.disabled():
+        print(f"\n50 sockets: reconnect median {statistics.median(reconnects):.3f}s "
+              f"max {max(reconnects):.3f}s; "
+              f"close median {statistics.median(closes):.3f}s max {max(closes):.3f}s; exit {exited:.3f}s; "
+              f"drain {server.events('server_drain_finished')[0]['duration_s']}s")
+    with contextlib.suppress(Exception):
+        await asyncio.gather(*(ws.close() for ws in clients))
