@@ -1,0 +1,164 @@
+"""The voice socket /ws/audio/<scene_id>: checks the handshake, then hands frames to LiveRelay.
+
+Channel-layer groups joined (event type -> handler):
+- `audio.user.<id>`: `audio.supersede` (a newer socket of the same user: close 4009) and the
+  admin's `audio.end` (close 1000);
+- `rollout.audio_v2`: `rollout.changed` (re-check audio_v2; close 4014 if the user is out);
+- `audio.drain.<host>.<pid>` (audio/drain.py): `audio.drain` (server restarting: `reconnect`
+  with a resume token, then close 4012).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from audio import protocol, selectors, services
+from audio.drain import process_group_name
+from audio.live import system_instruction_for
+from audio.relay import LiveRelay
+from flags.rollout import ROLLOUT_GROUP, aaudio_v2_enabled, user_group
+
+log = logging.getLogger(__name__)
+MAX_BAD_MESSAGES = 5  # consecutive malformed messages before 4000
+
+
+class AudioConsumer(AsyncWebsocketConsumer):
+    relay: LiveRelay | None = None
+    _joined: tuple[str, ...] = ()
+    _bad_messages = 0
+
+    # --- handshake -------------------------------------------------------------------------------
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        scene_id = self.scope["url_route"]["kwargs"]["scene_id"]
+        try:
+            scene = await selectors.voice_scene_for(user=user, scene_id=scene_id)
+        except selectors.Rejection as rejection:
+            return await self._reject(rejection)
+        mine = user_group(user.pk)
+        # Tell an older socket of this user to leave before joining, so it is not told about us twice.
+        await self.channel_layer.group_send(mine, {"type": "audio.supersede", "channel": self.channel_name})
+        self._joined = (mine, ROLLOUT_GROUP, process_group_name())
+        for group in self._joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+        await self.accept()
+        token = _query(self.scope, "resume")
+        handle = await selectors.resume_handle_for(user_id=user.pk, scene_id=scene.id, token=token)
+        record = await services.audio_session_open(user_id=user.pk, scene_id=scene.id,
+                                                   resumed_from=token if handle else "")
+        instruction = await database_sync_to_async(system_instruction_for)(scene)
+        self.relay = LiveRelay(browser=self, scene_id=scene.id, user_id=user.pk, record_id=record.id,
+                               system_instruction=instruction, resume_handle=handle)
+        self.relay.start()
+
+    async def _reject(self, rejection: selectors.Rejection) -> None:
+        # Accept first: a browser reads neither a close code nor a message from a refused handshake.
+        log.info("voice socket rejected", extra={"event": "ws_rejected", "code": int(rejection.code),
+                                                 "reason": rejection.error_code})
+        await self.accept()
+        await self.send_json(protocol.error(rejection.error_code, rejection.message))
+        await self.close(code=int(rejection.code))
+
+    async def disconnect(self, code: int) -> None:
+        if self.relay is not None:
+            reason = "client_close" if code in (1000, 1001) else "network_error"
+            await self.relay.stop(reason, browser_gone=True)
+        for group in self._joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    # --- frames from the browser --------------------------------------------------------------------
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        relay = self.relay
+        if relay is None or relay.stopping:
+            return
+        if bytes_data is not None:
+            if len(bytes_data) > protocol.MAX_FRAME_BYTES:
+                return await self._too_big()
+            if len(bytes_data) & 1:
+                return await self._bad(protocol.ProtocolError("PCM16 frames must have an even byte count"))
+            relay.feed_audio(bytes_data)
+            return
+        if text_data is None:
+            return
+        if len(text_data) > protocol.MAX_FRAME_BYTES:
+            return await self._too_big()
+        try:
+            message = protocol.parse_client_message(text_data)
+        except protocol.ProtocolError as exc:
+            return await self._bad(exc)
+        self._bad_messages = 0
+        await self._dispatch(relay, message)
+
+    async def _dispatch(self, relay: LiveRelay, message: protocol.ClientMessage) -> None:
+        if isinstance(message, protocol.Audio):
+            relay.feed_audio(message.pcm)
+        elif isinstance(message, protocol.Pong):
+            relay.alive()
+        elif isinstance(message, protocol.Ping):
+            relay.alive()
+            await self.send_json({"type": "pong", "t": message.t})
+        elif isinstance(message, protocol.Text):
+            relay.control("text", message.text)
+        elif isinstance(message, protocol.ActivityStart):
+            relay.control("activity_start")
+        elif isinstance(message, protocol.ActivityEnd):
+            relay.control("activity_end")
+        elif isinstance(message, protocol.End):
+            await relay.stop("client_close")
+
+    async def _bad(self, exc: protocol.ProtocolError) -> None:
+        assert self.relay is not None
+        self._bad_messages += 1
+        if self._bad_messages >= MAX_BAD_MESSAGES:
+            await self.relay.stop("protocol_error", notice=protocol.error(
+                "protocol_error", f"Too many malformed messages; last: {exc}"))
+        else:
+            await self.send_json(protocol.error(exc.code, str(exc)))
+
+    async def _too_big(self) -> None:
+        assert self.relay is not None
+        await self.relay.stop("too_big", notice=protocol.error(
+            "too_big", f"Frames are limited to {protocol.MAX_FRAME_BYTES} bytes."))
+
+    # --- channel-layer events -------------------------------------------------------------------------
+    async def audio_supersede(self, event: dict[str, Any]) -> None:
+        if self.relay is not None and event.get("channel") != self.channel_name:
+            await self.relay.stop("superseded", notice=protocol.error(
+                "superseded", "Voice moved to your newer tab or device."))
+
+    async def audio_end(self, event: dict[str, Any]) -> None:
+        if self.relay is not None:
+            await self.relay.stop("admin", notice=protocol.error(
+                "ended_by_admin", "An administrator ended this voice session."))
+
+    async def rollout_changed(self, event: dict[str, Any]) -> None:
+        if self.relay is None or self.relay.stopping:
+            return
+        if not await aaudio_v2_enabled(self.scope["user"]):
+            await self.relay.stop("rollback", notice=protocol.error(
+                "voice_disabled", "Voice mode was turned off; carry on in text mode."))
+
+    async def audio_drain(self, event: dict[str, Any]) -> None:
+        if self.relay is not None:
+            await self.relay.stop("server_restart", notice=protocol.reconnect(
+                reason="server_restart", resume_token=self.relay.record_id,
+                retry_after_ms=random.randint(250, 1500)))  # spread the herd over other instances
+
+    # --- BrowserPort for the relay -----------------------------------------------------------------
+    async def send_json(self, message: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(message))
+
+    async def send_bytes(self, data: bytes) -> None:
+        await self.send(bytes_data=data)
+
+
+def _query(scope: dict[str, Any], name: str) -> str:
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get(name)
+    return values[0] if values else ""

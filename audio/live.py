@@ -1,0 +1,147 @@
+"""The upstream half of the relay: one Gemini Live connection through the google-genai SDK.
+
+`LiveConnection` opens and closes SDK sessions (the SDK only offers an async context manager,
+and a relay must be able to swap sessions while the browser stays connected) and sorts
+failures into what the relay should do about them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from google.genai import errors, types
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+log = logging.getLogger(__name__)
+CLOSE_TIMEOUT_S = 1.0
+
+# What the relay does after an upstream failure.
+RESUME = "resume"  # the connection ended but the session lives on: reconnect with the handle
+RETRY = "retry"  # a transient failure: reconnect with backoff, a bounded number of times
+QUOTA = "quota"  # out of quota: tell the browser, close 4011
+FATAL = "fatal"  # our request was refused: retrying cannot help
+
+
+@dataclass(frozen=True)
+class Failure:
+    kind: str
+    status: str  # for the gemini_error log line: a close code, HTTP status or exception name
+    detail: str = ""
+
+
+def classify(exc: BaseException) -> Failure:
+    """Map an SDK/websockets exception to what to do next (notes/live-api.md §2.7)."""
+    if isinstance(exc, errors.APIError):
+        code, text = int(exc.code or 0), f"{exc.status or ''} {exc.message or ''}"
+        if code in (1008, 429) or "RESOURCE_EXHAUSTED" in text:
+            return Failure(QUOTA, str(code), text[:120])
+        if code in (1000, 1001, 1012):  # the server ended the connection on purpose
+            return Failure(RESUME, str(code), text[:120])
+        if code == 1007 or 400 <= code < 500:
+            return Failure(FATAL, str(code), text[:120])
+        return Failure(RETRY, str(code), text[:120])  # 1006, 1011, 1013, 1014, 5xx
+    if isinstance(exc, InvalidStatus):
+        status = exc.response.status_code
+        if status == 429:
+            return Failure(QUOTA, str(status))
+        return Failure(RETRY if status >= 500 else FATAL, str(status))
+    if isinstance(exc, ConnectionClosed):
+        code = exc.rcvd.code if exc.rcvd else 1006
+        return Failure(RESUME if code in (1000, 1001) else RETRY, str(code))
+    if isinstance(exc, (OSError, TimeoutError, InvalidHandshake)):
+        return Failure(RETRY, type(exc).__name__)
+    return Failure(FATAL, type(exc).__name__, str(exc)[:120])
+
+
+def default_system_instruction(scene: Any) -> str:
+    """Used only when improv does not provide `prompts.live_system_instruction`."""
+    game = getattr(scene, "game_slug", "") or "an open scene"
+    suggestion = getattr(scene, "suggestion", "") or "anything the player offers"
+    return (
+        "You are an improv theatre scene partner speaking live with a player. Play the game "
+        f"'{game}' with the audience suggestion '{suggestion}'. Accept every offer and build on "
+        "it ('yes, and'), stay in character, keep each reply to one or two spoken sentences, and "
+        "never narrate stage directions or break the fourth wall."
+    )
+
+
+def system_instruction_for(scene: Any) -> str:
+    try:
+        from improv import prompts  # improv owns the scene's voice prompt
+    except ImportError:
+        return default_system_instruction(scene)
+    builder = getattr(prompts, "live_system_instruction", None)
+    if builder is None:
+        return default_system_instruction(scene)
+    return str(builder(scene, _game_for(scene)))
+
+
+def _game_for(scene: Any) -> Any:
+    slug = getattr(scene, "game_slug", "")
+    if not slug:
+        return None
+    with contextlib.suppress(Exception):  # a missing game must not cost the player their scene
+        from improv.models import Game
+
+        return Game.objects.filter(slug=slug).first()
+    return None
+
+
+def connect_config(*, system_instruction: str, resume_handle: str | None) -> types.LiveConnectConfig:
+    return types.LiveConnectConfig(
+        response_modalities=[types.Modality.AUDIO],
+        speech_config=types.SpeechConfig(
+            voice_config=types.VoiceConfig(
+                prebuilt_voice_config=types.PrebuiltVoiceConfig(voice_name=settings.GEMINI_VOICE)
+            )
+        ),
+        system_instruction=types.Content(role="user", parts=[types.Part(text=system_instruction)]),
+        input_audio_transcription=types.AudioTranscriptionConfig(),
+        output_audio_transcription=types.AudioTranscriptionConfig(),
+        # Audio-only sessions end at 15 minutes without compression; improv scenes run longer.
+        context_window_compression=types.ContextWindowCompressionConfig(
+            trigger_tokens=25_600, sliding_window=types.SlidingWindow(target_tokens=12_800)
+        ),
+        session_resumption=types.SessionResumptionConfig(handle=resume_handle),
+    )
+
+
+class LiveConnection:
+    """One SDK Live session at a time; `open` again after `close` to reconnect."""
+
+    def __init__(self, *, system_instruction: str) -> None:
+        self._system_instruction = system_instruction
+        self._cm: AbstractAsyncContextManager[Any] | None = None
+        self.session: Any = None
+
+    async def open(self, *, resume_handle: str | None, timeout: float) -> Any:
+        from improv import gemini  # the one client factory (keepalive args included)
+
+        client = gemini.get_client()
+        model = settings.GEMINI_LIVE_MODEL or gemini.live_model()
+        config = connect_config(system_instruction=self._system_instruction, resume_handle=resume_handle)
+        cm = client.aio.live.connect(model=model, config=config)
+        self.session = await asyncio.wait_for(cm.__aenter__(), timeout)
+        self._cm = cm
+        return self.session
+
+    async def close(self) -> None:
+        """Close the upstream socket, bounded: a peer that never answers must not hold us."""
+        cm, session = self._cm, self.session
+        self._cm = self.session = None
+        if session is None or cm is None:
+            return
+        try:
+            await asyncio.wait_for(session.close(), CLOSE_TIMEOUT_S)
+        except (Exception, asyncio.TimeoutError):
+            transport = getattr(getattr(session, "_ws", None), "transport", None)
+            if transport is not None:
+                transport.abort()
+        with contextlib.suppress(Exception, asyncio.TimeoutError):
+            await asyncio.wait_for(cm.__aexit__(None, None, None), CLOSE_TIMEOUT_S)

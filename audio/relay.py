@@ -1,0 +1,363 @@
+"""LiveRelay: one browser voice socket <-> one Gemini Live session, and every task between them.
+
+Tasks, all owned here and cancelled in `stop()`:
+- uplink: browser PCM (16 kHz) -> Live, batched to 40-100 ms; push-to-talk and typed text in order;
+- downlink: Live -> browser (24 kHz audio, transcripts, interruptions, turn ends); it also owns the
+  upstream connection: connect, resume after goAway or a resumable close, bounded retries;
+- keepalive: ping every WEBSOCKET_PING_INTERVAL, idle close after two unanswered pings, and the
+  WEBSOCKET_TIMEOUT duration cap with a warning a minute before;
+- persist: saves finished turns and flushes counters, so slow writes never stall the audio.
+
+Per audio frame the relay only appends to a bounded buffer (stale audio is dropped, oldest first).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import random
+import time
+import warnings
+from typing import Any, Protocol
+
+from django.conf import settings
+from google.genai import types
+
+from audio import protocol, services
+from audio.live import FATAL, QUOTA, LiveConnection, classify
+from audio.turns import CompletedTurn, SessionTally
+
+with warnings.catch_warnings():  # audioop.rms is the cheapest loudness check in 3.11's stdlib
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import audioop
+
+log = logging.getLogger(__name__)
+
+BATCH_MIN = protocol.IN_RATE * 2 * 40 // 1000  # 40 ms of PCM16
+BATCH_MAX = protocol.IN_RATE * 2 * 100 // 1000  # 100 ms
+FLUSH_TAIL_S = 0.1  # send a short tail rather than hold it for the next frame
+HOLD_BYTES = protocol.IN_RATE * 2  # at most 1 s of input waits for the upstream
+SPEECH_RMS = 300  # a batch louder than this counts as the user speaking (latency measure)
+CONNECT_TIMEOUT_S = 10.0
+RETRY_BACKOFF_S = (0.2, 0.5, 1.0)  # one sleep per failed attempt; then give up with 4011
+PERSIST_TIMEOUT_S = 3.0
+FAILED_REASONS = frozenset({"upstream_error"})
+RESUMABLE_REASONS = frozenset({"server_restart", "network_error", "idle_timeout"})
+
+
+class BrowserPort(Protocol):
+    async def send_json(self, message: dict[str, Any]) -> None: ...
+    async def send_bytes(self, data: bytes) -> None: ...
+    async def close(self, code: int) -> None: ...
+
+
+class LiveRelay:
+    def __init__(self, *, browser: BrowserPort, scene_id: str, user_id: int, record_id: str,
+                 system_instruction: str, resume_handle: str | None = None) -> None:
+        self.record_id = record_id
+        self._browser = browser
+        self._browser_open = True
+        self._scene_id = scene_id
+        self._user_id = user_id
+        self._conn = LiveConnection(system_instruction=system_instruction)
+        self._handle = resume_handle
+        self._resumed = resume_handle is not None
+        self._session: Any = None
+        self._ready = asyncio.Event()
+        self._buf = bytearray()
+        self._wake = asyncio.Event()
+        self._control: collections.deque[tuple[str, str]] = collections.deque(maxlen=64)
+        self._tally = SessionTally()
+        self._totals: dict[str, int] = {}
+        self._go_away = False
+        self._missed_pings = 0
+        self._persist_q: asyncio.Queue[tuple[CompletedTurn, dict[str, int]] | None] = asyncio.Queue(64)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._persist_task: asyncio.Task[None] | None = None
+        self._stopping: asyncio.Future[None] | None = None
+        self._started = time.monotonic()
+
+    # --- lifecycle -------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._guard(coro)) for coro in
+                       (self._downlink(), self._uplink(), self._keepalive())]
+        self._persist_task = asyncio.create_task(self._persist_loop())
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping is not None
+
+    async def stop(self, reason: str, *, notice: dict[str, Any] | None = None,
+                   browser_gone: bool = False) -> None:
+        """End the session once (the first reason wins); safe to call from any task."""
+        if browser_gone:
+            self._browser_open = False
+        if self._stopping is None:
+            self._stopping = asyncio.ensure_future(self._shutdown(reason, notice))
+        await asyncio.shield(self._stopping)
+
+    async def _shutdown(self, reason: str, notice: dict[str, Any] | None) -> None:
+        if notice is not None:
+            await self._send_json(notice)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.wait(self._tasks, timeout=2.0)
+        if self._persist_task is not None:
+            partial = self._tally.complete_turn()  # a turn cut short is still part of the scene
+            if partial.user_text or partial.partner_text:
+                self._persist_q.put_nowait((partial, {}))
+            self._persist_q.put_nowait(None)
+            done, _ = await asyncio.wait({self._persist_task}, timeout=PERSIST_TIMEOUT_S)
+            if not done:
+                self._persist_task.cancel()
+        await services.audio_session_close(
+            session_id=self.record_id, user_id=self._user_id, scene_id=self._scene_id, reason=reason,
+            failed=reason in FAILED_REASONS, resumable=reason in RESUMABLE_REASONS and bool(self._handle),
+            counters=self._tally.take_counters(), resume_handle=self._handle,
+            duration_s=time.monotonic() - self._started, dropped_ms=self._tally.dropped_ms(),
+        )
+        # Close upstream before the browser: it may resume the session at once elsewhere, and
+        # Live refuses to resume a session whose old socket is still open.
+        await self._conn.close()
+        if self._browser_open:
+            self._browser_open = False
+            with contextlib.suppress(Exception):
+                await self._browser.close(protocol.CLOSE_REASONS.get(reason, protocol.CloseCode.NORMAL))
+
+    async def _guard(self, coro: Any) -> None:
+        try:
+            await coro
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("voice relay task failed", extra={"event": "audio_relay_error"})
+            asyncio.ensure_future(self.stop("upstream_error", notice=protocol.error(
+                "server_error", "Voice stopped because of a server error. Carry on in text mode.")))
+
+    # --- browser -> relay (called by the consumer) --------------------------------------------
+    def feed_audio(self, pcm: bytes) -> None:
+        buf = self._buf
+        buf += pcm
+        self._tally.bytes_in += len(pcm)
+        over = len(buf) - HOLD_BYTES
+        if over > 0:
+            over += over & 1  # keep whole samples
+            del buf[:over]
+            self._tally.dropped_bytes += over
+        if len(buf) >= BATCH_MIN:
+            self._wake.set()
+
+    def control(self, kind: str, text: str = "") -> None:
+        now = time.monotonic()
+        if kind == "activity_end":
+            self._tally.speech_end_at = now
+        elif kind == "text":
+            self._tally.typed(text, now)
+        self._control.append((kind, text))
+        self._wake.set()
+
+    def alive(self) -> None:
+        self._missed_pings = 0
+
+    # --- uplink ------------------------------------------------------------------------------------
+    async def _uplink(self) -> None:
+        buf = self._buf
+        while True:
+            if not self._control and len(buf) < BATCH_MIN:
+                self._wake.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), FLUSH_TAIL_S if buf else None)
+            await self._ready.wait()
+            session = self._session
+            try:
+                if self._control:
+                    while buf:
+                        await self._send_audio(session)
+                    kind, text = self._control.popleft()
+                    if kind == "text":
+                        await session.send_realtime_input(text=text)
+                    elif kind == "activity_start":
+                        await session.send_realtime_input(activity_start=types.ActivityStart())
+                    else:
+                        await session.send_realtime_input(activity_end=types.ActivityEnd())
+                elif buf:
+                    await self._send_audio(session)
+            except Exception:  # the downlink sees the same failure and reconnects
+                while self._session is session and not self.stopping:
+                    await asyncio.sleep(0.05)
+
+    async def _send_audio(self, session: Any) -> None:
+        chunk = bytes(self._buf[:BATCH_MAX])
+        del self._buf[: len(chunk)]
+        if audioop.rms(chunk, 2) >= SPEECH_RMS:
+            self._tally.voiced(time.monotonic())
+        await session.send_realtime_input(audio=types.Blob(data=chunk, mime_type=protocol.IN_MIME))
+
+    # --- downlink and the upstream connection ---------------------------------------------------
+    async def _downlink(self) -> None:
+        why = "start"
+        while True:
+            session = await self._connect(why)
+            if session is None:
+                return
+            try:
+                await self._pump(session)
+                why = "go_away"
+            except Exception as exc:
+                failure = classify(exc)
+                _log_gemini_error(failure.status, failure.kind)
+                if failure.kind in (QUOTA, FATAL):
+                    return await self._fail(failure.kind)
+                why = f"closed_{failure.status}"
+            self._ready.clear()
+            self._session = None
+            await self._conn.close()
+
+    async def _connect(self, why: str) -> Any:
+        for attempt, backoff in enumerate(RETRY_BACKOFF_S):
+            try:
+                session = await self._conn.open(resume_handle=self._handle, timeout=CONNECT_TIMEOUT_S)
+            except Exception as exc:
+                failure = classify(exc)
+                _log_gemini_error(failure.status, failure.kind)
+                if failure.kind == QUOTA:
+                    return await self._fail(QUOTA)
+                if failure.kind == FATAL and not self._handle:
+                    return await self._fail(FATAL)
+                if failure.kind == FATAL:
+                    self._handle = None  # a stale handle: start the conversation afresh
+                    continue
+                await asyncio.sleep(backoff * (0.8 + 0.4 * random.random()))
+                continue
+            self._session = session
+            self._go_away = False
+            self._ready.set()
+            if why == "start":
+                await self._send_json(protocol.ready(
+                    session_id=self.record_id, resumed=self._resumed,
+                    ping_interval_s=settings.WEBSOCKET_PING_INTERVAL,
+                    max_duration_s=settings.WEBSOCKET_TIMEOUT))
+            else:
+                log.info("upstream reconnected", extra={
+                    "event": "gemini_live_reconnect", "why": why, "attempt": attempt + 1,
+                    "resumed": self._handle is not None, "session_id": self.record_id})
+            return session
+        return await self._fail("retries")
+
+    async def _fail(self, kind: str) -> None:
+        if kind == QUOTA:
+            notice = protocol.error("upstream_quota", "The voice partner is over capacity right now. "
+                                    "Carry on in text mode.")
+        else:
+            notice = protocol.error("upstream_unavailable", "The voice partner is unavailable right "
+                                    "now. Carry on in text mode.")
+        asyncio.ensure_future(self.stop("upstream_error", notice=notice))
+        return None
+
+    async def _pump(self, session: Any) -> None:
+        while True:  # receive() ends at every turn_complete
+            async with contextlib.aclosing(session.receive()) as messages:
+                async for msg in messages:
+                    await self._on_message(msg)
+                    if self._go_away and self._tally.first_audio_at is None and not self._tally.partner_text:
+                        return  # between turns: move to a new connection now
+            if self._go_away:
+                return
+
+    async def _on_message(self, msg: Any) -> None:
+        tally, now = self._tally, time.monotonic()
+        update = msg.session_resumption_update
+        if update is not None and update.resumable and update.new_handle:
+            self._handle = update.new_handle
+        if msg.go_away is not None:
+            self._go_away = True
+        if msg.usage_metadata is not None:
+            tally.usage(msg.usage_metadata)
+        sc = msg.server_content
+        if sc is None:
+            return
+        if sc.interrupted:
+            tally.interrupted = True
+            await self._send_json({"type": "interrupted"})
+        if sc.input_transcription is not None and sc.input_transcription.text:
+            tally.user_text += sc.input_transcription.text
+            await self._send_json(protocol.transcript("user", tally.user_text.strip(), final=False))
+        if sc.model_turn is not None and sc.model_turn.parts:
+            for part in sc.model_turn.parts:
+                blob = part.inline_data
+                if blob is not None and blob.data:
+                    tally.partner_audio(len(blob.data), now)
+                    if self._browser_open:
+                        await self._browser.send_bytes(blob.data)
+        if sc.output_transcription is not None and sc.output_transcription.text:
+            tally.partner_text += sc.output_transcription.text
+            await self._send_json(protocol.transcript("partner", tally.partner_text.strip(), final=False))
+        if sc.turn_complete:
+            await self._turn_complete()
+
+    async def _turn_complete(self) -> None:
+        turn = self._tally.complete_turn()
+        if turn.user_text:
+            await self._send_json(protocol.transcript("user", turn.user_text, final=True))
+        if turn.partner_text:
+            await self._send_json(protocol.transcript("partner", turn.partner_text, final=True))
+        await self._send_json(protocol.turn_complete(latency_ms=turn.latency_ms))
+        counters = self._tally.take_counters()
+        for key, value in counters.items():
+            self._totals[key] = self._totals.get(key, 0) + value
+        await self._send_json({"type": "usage", **self._totals, "dropped_audio_ms": self._tally.dropped_ms()})
+        await self._persist_q.put((turn, counters))
+
+    # --- persistence ---------------------------------------------------------------------------------
+    async def _persist_loop(self) -> None:
+        while (job := await self._persist_q.get()) is not None:
+            turn, counters = job
+            try:
+                messages = await services.voice_turn_save(scene_id=self._scene_id, user_id=self._user_id,
+                                                          turn=turn)
+                await services.audio_session_flush(session_id=self.record_id, counters=counters,
+                                                   resume_handle=self._handle)
+            except Exception:
+                log.exception("voice turn not saved", extra={"event": "voice_turn_save_failed",
+                                                             "session_id": self.record_id})
+                continue
+            for message in messages:
+                await self._send_json(message)
+
+    # --- keepalive and the duration cap -----------------------------------------------------------
+    async def _keepalive(self) -> None:
+        interval = float(settings.WEBSOCKET_PING_INTERVAL)
+        cap = float(settings.WEBSOCKET_TIMEOUT)
+        lead = min(60.0, cap / 2)
+        warn_at, next_ping, warned = self._started + cap - lead, self._started + interval, False
+        while True:
+            now = time.monotonic()
+            if now >= self._started + cap:
+                await self.stop("duration_cap", notice=protocol.error(
+                    "duration_cap", "This voice session reached its time limit."))
+                return
+            if not warned and now >= warn_at:
+                warned = True
+                await self._send_json(protocol.warning(reason="duration_cap", seconds_left=round(lead)))
+            if now >= next_ping:
+                if self._missed_pings >= 2:
+                    await self.stop("idle_timeout", notice=protocol.error(
+                        "idle_timeout", "No answer to pings; closing the voice session."))
+                    return
+                self._missed_pings += 1
+                next_ping = now + interval
+                await self._send_json({"type": "ping", "t": round(time.time() * 1000)})
+            deadline = min(next_ping, self._started + cap, warn_at if not warned else next_ping)
+            await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+
+    async def _send_json(self, message: dict[str, Any]) -> None:
+        if self._browser_open:
+            with contextlib.suppress(Exception):  # the browser may vanish mid-send
+                await self._browser.send_json(message)
+
+
+def _log_gemini_error(status: str, kind: str) -> None:
+    log.warning("gemini live error", extra={"event": "gemini_error", "kind": "live", "status": status,
+                                            "action": kind})
