@@ -42,8 +42,10 @@ class UserTurn:
 
 
 class LiveSession:
-    def __init__(self, request: web.Request, state: ServerState, faults: LiveFaults) -> None:
+    def __init__(self, request: web.Request, state: ServerState, faults: LiveFaults, *,
+                 vertex: bool) -> None:
         self._request = request
+        self._vertex = vertex
         self._state = state
         self._faults = faults
         opts = state.options
@@ -261,7 +263,7 @@ class LiveSession:
         self._state.stats.live_turns += 1
         await self._send({"serverContent": {"turnComplete": True},
                           "usageMetadata": speaker.usage(prompt_text=prompt, heard_seconds=heard_s,
-                                                         spoken=spoken)})
+                                                         spoken=spoken, vertex=self._vertex)})
         if self._setup is not None and self._setup.resumption:
             await self._send_handle()
 

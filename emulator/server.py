@@ -54,7 +54,8 @@ def build_app(state: ServerState) -> web.Application:
         if _LIVE_PATHS.match(path):
             if request.headers.get("upgrade", "").lower() != "websocket":
                 return rest.google_error(400, "This endpoint only accepts WebSocket connections.")
-            return await LiveSession(request, state, state.faults.take_live()).run()
+            vertex = "aiplatform" in path
+            return await LiveSession(request, state, state.faults.take_live(), vertex=vertex).run()
         match = _REST_PATHS.match(path)
         if match:
             return await rest.generate_content(request, state, match["model"],

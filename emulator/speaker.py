@@ -81,18 +81,19 @@ async def speak(*, send: Send, line: str, pcm_for: Callable[[str, int], Awaitabl
         spoken.words.extend(piece.split())
 
 
-def usage(*, prompt_text: str, heard_seconds: float, spoken: Spoken) -> dict[str, Any]:
+def usage(*, prompt_text: str, heard_seconds: float, spoken: Spoken, vertex: bool) -> dict[str, Any]:
+    """usageMetadata as each API spells it: Vertex says "candidates", the Developer API "response"."""
     text_tokens = partner.approx_tokens(prompt_text)
     audio_in = round(heard_seconds * AUDIO_TOKENS_PER_S)
     audio_out = round(spoken.audio_seconds * AUDIO_TOKENS_PER_S)
     out_tokens = audio_out or partner.approx_tokens(spoken.text)
     prompt = text_tokens + audio_in
+    out = "candidates" if vertex else "response"
     return {
         "promptTokenCount": prompt,
-        "responseTokenCount": out_tokens,
+        f"{out}TokenCount": out_tokens,
         "totalTokenCount": prompt + out_tokens,
         "promptTokensDetails": [{"modality": "TEXT", "tokenCount": text_tokens},
                                 {"modality": "AUDIO", "tokenCount": audio_in}],
-        "responseTokensDetails": [{"modality": "AUDIO" if audio_out else "TEXT",
-                                   "tokenCount": out_tokens}],
+        f"{out}TokensDetails": [{"modality": "AUDIO" if audio_out else "TEXT", "tokenCount": out_tokens}],
     }
