@@ -1,0 +1,145 @@
+"""Reads: content, a player's scenes (with lazy expiry), and the view of a scene pages and API show."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from improv import lifecycle
+from improv.errors import SceneMissing
+from improv.models import AudienceArchetype, Game, Principle
+from improv.store import SceneNotFound, SceneRecord, TurnRecord, get_store
+
+
+def games_list() -> list[Game]:
+    return list(Game.objects.filter(is_active=True))
+
+
+def game_by_slug(slug: str) -> Game | None:
+    if not slug:
+        return None
+    return Game.objects.filter(slug=slug).first()
+
+
+def principles_list() -> list[Principle]:
+    return list(Principle.objects.all())
+
+
+def principle_names() -> dict[str, str]:
+    return dict(Principle.objects.values_list("slug", "name"))
+
+
+def archetypes_list() -> list[AudienceArchetype]:
+    return list(AudienceArchetype.objects.all())
+
+
+def idle_cutoff(now: dt.datetime | None = None) -> dt.datetime:
+    return (now or timezone.now()) - dt.timedelta(minutes=int(settings.IMPROV_IDLE_EXPIRY_MINUTES))
+
+
+def scene_is_stale(scene: SceneRecord, now: dt.datetime | None = None) -> bool:
+    return scene.is_open and scene.last_activity_at is not None and scene.last_activity_at < idle_cutoff(now)
+
+
+def scene_for_user(*, scene_id: str, user: Any) -> SceneRecord:
+    """The player's own scene, expired first if it sat idle too long. Others' scenes do not exist."""
+    store = get_store()
+    try:
+        scene = store.scene_get(scene_id)
+    except SceneNotFound:
+        raise SceneMissing("No such scene.") from None
+    if scene.user_id != getattr(user, "pk", None):
+        raise SceneMissing("No such scene.")
+    if scene_is_stale(scene):
+        from improv.services import scene_expire  # writes live in services
+
+        scene = scene_expire(scene=scene)
+    return scene
+
+
+def scenes_history(*, user: Any, limit: int = 20, offset: int = 0) -> list[SceneRecord]:
+    scenes = get_store().scenes_for_user(user.pk, limit=limit, offset=offset)
+    return [s if not scene_is_stale(s) else _expired_view(s) for s in scenes]
+
+
+def _expired_view(scene: SceneRecord) -> SceneRecord:
+    from improv.services import scene_expire
+
+    return scene_expire(scene=scene)
+
+
+def pending_reply(turns: list[TurnRecord]) -> bool:
+    """The player spoke last and the partner has not answered yet (e.g. Gemini was unavailable)."""
+    for turn in reversed(turns):
+        if turn.speaker == "user":
+            return True
+        if turn.speaker == "partner":
+            return False
+    return False
+
+
+@dataclass
+class SceneView:
+    scene: SceneRecord
+    game: Game | None
+    transcript: list[TurnRecord]
+    coach_notes: list[dict[str, Any]]
+    room: dict[str, Any] | None
+    room_history: list[dict[str, Any]]
+    review: dict[str, Any] | None
+    phase: str
+    pending_reply: bool
+    turns_total: int
+    status_label: str
+    actions: set[str] = field(default_factory=set)
+
+    @property
+    def turns_left(self) -> int:
+        return max(0, self.turns_total - self.scene.turn_count)
+
+    @property
+    def vibe_band(self) -> str:
+        """low | mid | high: the stage's lighting follows the room's energy."""
+        if not self.room:
+            return "idle"
+        energy = int(self.room.get("energy", 5))
+        return "high" if energy >= 7 else "mid" if energy >= 4 else "low"
+
+
+def scene_view(scene: SceneRecord) -> SceneView:
+    turns = get_store().turns_list(scene.id)
+    names = principle_names()
+    transcript = [t for t in turns if t.speaker != "coach"]
+    notes = [
+        {"turn": t.meta.get("turn"), "principle": t.meta.get("principle", ""),
+         "principle_name": names.get(t.meta.get("principle", ""), ""), "text": t.text}
+        for t in turns if t.speaker == "coach"
+    ]
+    history = [r for r in scene.state.get("room_history", []) if isinstance(r, dict)]
+    pending = scene.status == lifecycle.ACTIVE and pending_reply(turns)
+    return SceneView(
+        scene=scene, game=game_by_slug(scene.game_slug), transcript=transcript, coach_notes=notes,
+        room=scene.state.get("room"), room_history=history, review=scene.state.get("review"),
+        phase=scene.state.get("phase", lifecycle.SUPPORTIVE), pending_reply=pending,
+        turns_total=lifecycle.scene_turns(), status_label=lifecycle.STATUS_LABELS.get(scene.status, scene.status),
+        actions=_actions(scene, pending),
+    )
+
+
+def _actions(scene: SceneRecord, pending: bool) -> set[str]:
+    """What the player can do next; pages show only these, so there are no dead buttons."""
+    status = scene.status
+    actions: set[str] = set()
+    if status in lifecycle.CHOOSE_GAME_FROM:
+        actions.add("choose_game")
+    if status in lifecycle.SUGGESTION_FROM:
+        actions.add("suggestion")
+    if status == lifecycle.ACTIVE:
+        actions.add("retry" if pending else "say")
+    if status in lifecycle.END_WITH_REVIEW_FROM | lifecycle.END_WITHOUT_REVIEW_FROM:
+        actions.add("end")
+    return actions

@@ -1,0 +1,287 @@
+"""Writes: start a scene, choose a game, take the audience's suggestion, play turns, end, expire.
+
+Text and voice turns finish through the same `_turn_finish`, so turn count, partner phase,
+room vibe and coach notes advance identically in both modes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from improv import ai, lifecycle, prompts
+from improv.errors import LimitReached, UnknownGame, WrongState
+from improv.guard import clean_line
+from improv.models import AudienceArchetype, Principle
+from improv.selectors import game_by_slug, idle_cutoff, pending_reply, scene_for_user
+from improv.store import SceneRecord, TurnRecord, get_store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TurnOutcome:
+    """What one completed turn changed; the API, the pages and the voice relay all show this."""
+
+    scene_id: str
+    turn_number: int
+    phase: str
+    phase_changed: bool
+    status: str
+    scene_complete: bool
+    room: dict[str, Any] | None
+    partner: TurnRecord | None = None
+    coach_notes: list[dict[str, Any]] = field(default_factory=list)
+    coach: str = ""  # the newest coach note's text ("" if none): the voice relay's `coach` message
+
+
+# --- scene lifecycle -----------------------------------------------------------------------------
+
+
+def scene_start(*, user: Any, game_slug: str = "") -> SceneRecord:
+    """A new scene: the MC welcomes the player; with a game it goes straight to the suggestion."""
+    game = game_by_slug(game_slug) if game_slug else None
+    if game_slug and (game is None or not game.is_active):
+        raise UnknownGame(f"There is no game called {game_slug!r}.")
+    scenes_expire_stale()
+    store = get_store()
+    day_limit, open_limit = int(settings.IMPROV_SCENES_PER_DAY), int(settings.IMPROV_MAX_OPEN_SCENES)
+    if store.scenes_started_since(user.pk, timezone.now() - dt.timedelta(days=1)) >= day_limit:
+        raise LimitReached(f"You have started {day_limit} scenes in the last 24 hours. Take a bow and come "
+                           "back tomorrow.", limit="scenes_per_day", max=day_limit)
+    if store.scenes_open_count(user.pk) >= open_limit:
+        raise LimitReached(f"You already have {open_limit} scenes open. Finish or end one first.",
+                           limit="open_scenes", max=open_limit)
+    scene = store.scene_create(user_id=user.pk, status=lifecycle.MC_WELCOME,
+                               state={"phase": lifecycle.SUPPORTIVE})
+    store.turn_append(scene.id, speaker="mc", text=prompts.mc_welcome(user.first_name or ""))
+    scene = store.scene_update(scene.id, status=lifecycle.GAME_SELECTION)
+    log.info("scene started", extra={"event": "scene_started", "scene_id": scene.id})
+    if game is not None:
+        scene = scene_choose_game(user=user, scene_id=scene.id, game_slug=game.slug)
+    return scene
+
+
+def scene_choose_game(*, user: Any, scene_id: str, game_slug: str) -> SceneRecord:
+    scene = scene_for_user(scene_id=scene_id, user=user)
+    _require(scene, lifecycle.CHOOSE_GAME_FROM, "choose a game")
+    game = game_by_slug(game_slug)
+    if game is None or not game.is_active:
+        raise UnknownGame(f"There is no game called {game_slug!r}.")
+    store = get_store()
+    store.turn_append(scene.id, speaker="mc", text=prompts.mc_game_intro(game))
+    return store.scene_update(scene.id, game_slug=game.slug, status=lifecycle.SUGGESTION,
+                              state={**scene.state, "game_name": game.name})
+
+
+def scene_take_suggestion(*, user: Any, scene_id: str) -> SceneRecord:
+    """A simulated audience member shouts the suggestion (never the player), and the scene starts."""
+    scene = scene_for_user(scene_id=scene_id, user=user)
+    _require(scene, lifecycle.SUGGESTION_FROM, "take a suggestion")
+    game = game_by_slug(scene.game_slug)
+    archetype = random.choice(list(AudienceArchetype.objects.all()) or [None])
+    name = archetype.name if archetype else "the audience"
+    style = archetype.suggestion_style if archetype else "anything playable"
+    shout = ai.generate(
+        purpose="suggestion",
+        system=prompts.suggestion_system_instruction(game=game, archetype_name=name, archetype_style=style),
+        messages=[("user", prompts.SUGGESTION_REQUEST)], schema=ai.AudienceShout,
+    )
+    suggestion = " ".join(shout.suggestion.split())[:120].strip(" .\"'") or "a surprise"
+    store = get_store()
+    store.turn_append(scene.id, speaker="audience", text=suggestion,
+                      meta={"archetype": archetype.slug if archetype else ""})
+    store.turn_append(scene.id, speaker="mc", text=prompts.mc_lights_up(suggestion, name))
+    return store.scene_update(scene.id, suggestion=suggestion, status=lifecycle.ACTIVE,
+                              state={**scene.state, "phase": lifecycle.SUPPORTIVE, "suggestion_by": name})
+
+
+def scene_end(*, user: Any, scene_id: str) -> SceneRecord:
+    """End the scene. Before it started: close it. Otherwise: coaching, the full review, closed.
+
+    If the model is unavailable the scene stays in `coaching` and ending again retries the review.
+    """
+    scene = scene_for_user(scene_id=scene_id, user=user)
+    store = get_store()
+    if scene.status in lifecycle.END_WITHOUT_REVIEW_FROM:
+        store.turn_append(scene.id, speaker="mc", text=prompts.mc_closed_early())
+        return store.scene_update(scene.id, status=lifecycle.CLOSED, ended_at=timezone.now())
+    _require(scene, lifecycle.END_WITH_REVIEW_FROM, "end")
+    if scene.status == lifecycle.ACTIVE:
+        store.turn_append(scene.id, speaker="mc", text=prompts.mc_scene_over())
+    if scene.status != lifecycle.COACHING:
+        scene = store.scene_update(scene.id, status=lifecycle.COACHING)
+    turns = store.turns_list(scene.id)
+    review = _review(scene, turns) if any(t.speaker == "user" for t in turns) else None
+    log.info("scene closed", extra={"event": "scene_closed", "scene_id": scene.id, "turns": scene.turn_count})
+    return store.scene_update(scene.id, status=lifecycle.CLOSED, ended_at=timezone.now(),
+                              state={**scene.state, "review": review})
+
+
+def scene_expire(*, scene: SceneRecord) -> SceneRecord:
+    if not scene.is_open:
+        return scene
+    log.info("scene expired", extra={"event": "scene_expired", "scene_id": scene.id})
+    return get_store().scene_update(scene.id, status=lifecycle.EXPIRED, ended_at=timezone.now())
+
+
+def scenes_expire_stale(*, now: dt.datetime | None = None, limit: int = 500) -> int:
+    """Expire every open scene idle for longer than IMPROV_IDLE_EXPIRY_MINUTES (command + lazily)."""
+    stale = get_store().scenes_stale(idle_cutoff(now), limit=limit)
+    for scene in stale:
+        scene_expire(scene=scene)
+    return len(stale)
+
+
+def _require(scene: SceneRecord, allowed: frozenset[str], action: str) -> None:
+    if scene.status not in allowed:
+        label = lifecycle.STATUS_LABELS.get(scene.status, scene.status)
+        raise WrongState(f"You can't {action} now: the scene is at “{label}”.", status=scene.status)
+
+
+# --- turns ---------------------------------------------------------------------------------------
+
+
+def turn_text_record(*, user: Any, scene_id: str, text: str) -> TurnOutcome:
+    """The player's typed line, saved first; then the partner answers (or a 503 and nothing lost)."""
+    scene = scene_for_user(scene_id=scene_id, user=user)
+    line = clean_line(text)
+    _require(scene, lifecycle.TURN_FROM, "say a line")
+    store = get_store()
+    if pending_reply(store.turns_list(scene.id)):
+        raise WrongState("Your partner still owes you a reply to your last line. Retry it first.",
+                         status=scene.status, retry=True)
+    store.turn_append(scene.id, speaker="user", text=line, mode="text")
+    return _partner_reply(store.scene_get(scene.id))
+
+
+def turn_retry(*, user: Any, scene_id: str) -> TurnOutcome:
+    """Ask the partner again for the reply that failed."""
+    scene = scene_for_user(scene_id=scene_id, user=user)
+    _require(scene, lifecycle.TURN_FROM, "retry")
+    if not pending_reply(get_store().turns_list(scene.id)):
+        raise WrongState("There is no line waiting for a reply.", status=scene.status)
+    return _partner_reply(scene)
+
+
+def _principles() -> list[Principle]:
+    return list(Principle.objects.all())
+
+
+def _slugs(principles: list[Principle]) -> tuple[str, ...]:
+    return tuple(p.slug for p in principles) or ("yes-and",)
+
+
+def _history(turns: list[TurnRecord]) -> list[tuple[str, str]]:
+    # The last 24 exchanges are plenty of context for a 15-turn scene and bound the prompt size.
+    lines = [(("user" if t.speaker == "user" else "model"), t.text)
+             for t in turns if t.speaker in ("user", "partner")]
+    return lines[-24:]
+
+
+def _partner_reply(scene: SceneRecord) -> TurnOutcome:
+    store = get_store()
+    turns = store.turns_list(scene.id)
+    n = scene.turn_count
+    phase = lifecycle.partner_phase(n)
+    principles = _principles()
+    system = prompts.partner_system_instruction(
+        game=game_by_slug(scene.game_slug), suggestion=scene.suggestion, phase=phase, turn_number=n,
+        total_turns=lifecycle.scene_turns(),
+    )
+    schema: type[ai.BaseModel] = ai.PartnerTurn
+    if lifecycle.coach_note_due(n):
+        system += "\n\n" + prompts.coach_note_request(principles, turn_number=n)
+        schema = ai.coach_schemas(_slugs(principles))[1]
+    started = timezone.now()
+    reply = ai.generate(purpose="partner", system=system, messages=_history(turns), schema=schema)
+    latency_ms = int((timezone.now() - started).total_seconds() * 1000)
+    coach = getattr(reply, "coach", None)
+    return _turn_finish(
+        scene, partner_text=reply.line.strip(), mode="text", room=reply.room.model_dump(),
+        coach=_coach_dict(coach, principles) if coach else None, meta={"latency_ms": latency_ms},
+    )
+
+
+def _coach_dict(note: Any, principles: list[Principle]) -> dict[str, Any]:
+    slug = getattr(note.principle, "value", note.principle)
+    return {"principle": slug, "text": note.note.strip()}
+
+
+ROOM_HISTORY_MAX = 60
+
+
+def _turn_finish(scene: SceneRecord, *, partner_text: str, mode: str, room: dict[str, Any],
+                 coach: dict[str, Any] | None, meta: dict[str, Any],
+                 partner_saved: TurnRecord | None = None) -> TurnOutcome:
+    """Record the partner's answer to user turn `scene.turn_count` and advance the scene.
+
+    `partner_saved`: the caller (the voice relay) already stored the partner's line.
+    """
+    store = get_store()
+    n = scene.turn_count
+    phase = lifecycle.partner_phase(n)
+    previous_phase = scene.state.get("phase", lifecycle.SUPPORTIVE)
+    room = {"energy": int(room["energy"]), "engagement": int(room["engagement"]),
+            "mood": str(room["mood"])[:40], "turn": n}
+    partner = partner_saved or store.turn_append(
+        scene.id, speaker="partner", text=partner_text, mode=mode,
+        meta={**meta, "turn": n, "phase": phase, "room": room},
+    )
+    notes: list[dict[str, Any]] = []
+    if coach:
+        store.turn_append(scene.id, speaker="coach", text=coach["text"],
+                          meta={"turn": n, "principle": coach["principle"], "kind": "note"})
+        notes.append({"turn": n, **coach})
+    complete = lifecycle.scene_is_complete(n)
+    status = lifecycle.SCENE_COMPLETE if complete else scene.status
+    if complete:
+        store.turn_append(scene.id, speaker="mc", text=prompts.mc_scene_over())
+    history = [*scene.state.get("room_history", []), room][-ROOM_HISTORY_MAX:]
+    store.scene_update(scene.id, status=status, mode=mode,
+                       state={**scene.state, "phase": phase, "room": room, "room_history": history})
+    return TurnOutcome(
+        scene_id=scene.id, turn_number=n, phase=phase, phase_changed=phase != previous_phase, status=status,
+        scene_complete=complete, room=room, partner=partner, coach_notes=notes,
+        coach=notes[-1]["text"] if notes else "",
+    )
+
+
+def _review(scene: SceneRecord, turns: list[TurnRecord]) -> dict[str, Any]:
+    principles = _principles()
+    names = {p.slug: p.name for p in principles}
+    schema = ai.coach_schemas(_slugs(principles))[3]
+    review = ai.generate(
+        purpose="review",
+        system=prompts.review_system_instruction(principles, game=game_by_slug(scene.game_slug),
+                                                 suggestion=scene.suggestion),
+        messages=[("user", prompts.transcript_text(turns))], schema=schema,
+    )
+
+    def notes(items: list[Any]) -> list[dict[str, str]]:
+        out = []
+        for item in items:
+            slug = getattr(item.principle, "value", item.principle)
+            out.append({"principle": slug, "principle_name": names.get(slug, slug), "text": item.note.strip()})
+        return out
+
+    return {
+        "overall_feedback": review.overall_feedback.strip(), "strengths": notes(review.strengths),
+        "growth": notes(review.growth), "next_tip": review.next_tip.strip(),
+        "created_at": timezone.now().isoformat(),
+    }
+
+
+# The voice path's entry points live in their own module; re-exported so callers use services.
+from improv.voice_turns import avoice_turn_record, voice_turn_record  # noqa: E402
+
+__all__ = [
+    "TurnOutcome", "avoice_turn_record", "scene_choose_game", "scene_end", "scene_expire", "scene_start",
+    "scene_take_suggestion", "scenes_expire_stale", "turn_retry", "turn_text_record", "voice_turn_record",
+]
