@@ -37,7 +37,7 @@ def test_status_plan_advance_set_rollback(audio_v2, make_user):
         rollout("advance")
     assert "1% -> 10%" in rollout("advance", "--force", "--reason", "internal team happy")
     assert "10% -> 25%" in rollout("set", "25")
-    assert "live audio sessions told" in rollout("rollback", "--reason", "error spike")
+    assert "25% -> off (rolled back)" in rollout("rollback", "--reason", "error spike")
     assert Flag.objects.get(name=AUDIO_V2).everyone is False
 
     rows = list(RolloutChange.objects.order_by("id"))
