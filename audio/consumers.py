@@ -55,7 +55,8 @@ class AudioConsumer(AsyncWebsocketConsumer):
                                                    resumed_from=token if handle else "")
         instruction = await database_sync_to_async(system_instruction_for)(scene)
         self.relay = LiveRelay(browser=self, scene_id=scene.id, user_id=user.pk, record_id=record.id,
-                               system_instruction=instruction, resume_handle=handle)
+                               system_instruction=instruction, resume_handle=handle,
+                               push_to_talk=_query(self.scope, "ptt") in ("1", "true"))
         self.relay.start()
 
     async def _reject(self, rejection: selectors.Rejection) -> None:

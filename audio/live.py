@@ -93,8 +93,14 @@ def _game_for(scene: Any) -> Any:
     return None
 
 
-def connect_config(*, system_instruction: str, resume_handle: str | None) -> types.LiveConnectConfig:
+def connect_config(*, system_instruction: str, resume_handle: str | None,
+                   push_to_talk: bool = False) -> types.LiveConnectConfig:
+    # Push-to-talk turns the server's voice detection off: then, and only then, the service
+    # takes activityStart/activityEnd, and it ignores audio outside them.
+    realtime = types.RealtimeInputConfig(
+        automatic_activity_detection=types.AutomaticActivityDetection(disabled=True)) if push_to_talk else None
     return types.LiveConnectConfig(
+        realtime_input_config=realtime,
         response_modalities=[types.Modality.AUDIO],
         speech_config=types.SpeechConfig(
             voice_config=types.VoiceConfig(
@@ -115,8 +121,9 @@ def connect_config(*, system_instruction: str, resume_handle: str | None) -> typ
 class LiveConnection:
     """One SDK Live session at a time; `open` again after `close` to reconnect."""
 
-    def __init__(self, *, system_instruction: str) -> None:
+    def __init__(self, *, system_instruction: str, push_to_talk: bool = False) -> None:
         self._system_instruction = system_instruction
+        self._push_to_talk = push_to_talk
         self._cm: AbstractAsyncContextManager[Any] | None = None
         self.session: Any = None
 
@@ -125,7 +132,8 @@ class LiveConnection:
 
         client = gemini.get_client()
         model = settings.GEMINI_LIVE_MODEL or gemini.live_model()
-        config = connect_config(system_instruction=self._system_instruction, resume_handle=resume_handle)
+        config = connect_config(system_instruction=self._system_instruction, resume_handle=resume_handle,
+                                push_to_talk=self._push_to_talk)
         cm = client.aio.live.connect(model=model, config=config)
         self.session = await asyncio.wait_for(cm.__aenter__(), timeout)
         self._cm = cm

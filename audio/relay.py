@@ -55,13 +55,15 @@ class BrowserPort(Protocol):
 
 class LiveRelay:
     def __init__(self, *, browser: BrowserPort, scene_id: str, user_id: int, record_id: str,
-                 system_instruction: str, resume_handle: str | None = None) -> None:
+                 system_instruction: str, resume_handle: str | None = None,
+                 push_to_talk: bool = False) -> None:
         self.record_id = record_id
         self._browser = browser
         self._browser_open = True
         self._scene_id = scene_id
         self._user_id = user_id
-        self._conn = LiveConnection(system_instruction=system_instruction)
+        self._conn = LiveConnection(system_instruction=system_instruction, push_to_talk=push_to_talk)
+        self._push_to_talk = push_to_talk
         self._handle = resume_handle
         self._resumed = resume_handle is not None
         self._session: Any = None
@@ -155,6 +157,8 @@ class LiveRelay:
             self._tally.speech_end_at = now
         elif kind == "text":
             self._tally.typed(text, now)
+        if kind != "text" and not self._push_to_talk:
+            return  # with voice detection on, the service finds turns itself (and refuses these)
         self._control.append((kind, text))
         self._wake.set()
 

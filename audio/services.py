@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
 from typing import Any
 
-from asgiref.sync import sync_to_async
-
 from audio.drain import instance_name
 from audio.turns import CompletedTurn
+from improv.errors import ImprovError
+from improv.services import avoice_turn_record
 from improv.store import AudioSessionRecord, get_store
 
 log = logging.getLogger(__name__)
@@ -64,33 +63,21 @@ async def voice_turn_save(*, scene_id: str, user_id: int, turn: CompletedTurn) -
 
 async def _advance_scene(*, scene_id: str, user_id: int, turn: CompletedTurn) -> list[dict[str, Any]]:
     try:
-        from improv import services as improv_services
-    except ImportError:
+        outcome = await avoice_turn_record(
+            scene_id=scene_id, user_id=user_id, user_text=turn.user_text, partner_text=turn.partner_text,
+            latency_ms=turn.latency_ms, interrupted=turn.interrupted)
+    except ImprovError as exc:  # e.g. the scene left the stage mid-call: the turns are saved anyway
+        log.info("voice turn not counted", extra={"event": "voice_turn_not_counted", "scene_id": scene_id,
+                                                  "why": type(exc).__name__})
         return []
-    record = getattr(improv_services, "voice_turn_record", None)
-    if record is None:
-        return []
-    kwargs: dict[str, Any] = {"scene_id": scene_id, "user_id": user_id, "user_text": turn.user_text,
-                              "partner_text": turn.partner_text, "latency_ms": turn.latency_ms,
-                              "interrupted": turn.interrupted}
-    accepted = inspect.signature(record).parameters
-    kwargs = {k: v for k, v in kwargs.items() if k in accepted}
-    result = await record(**kwargs) if inspect.iscoroutinefunction(record) else \
-        await sync_to_async(record)(**kwargs)
-    return room_and_coach_messages(result)
+    return room_and_coach_messages(room=outcome.room, coach=outcome.coach)
 
 
-def room_and_coach_messages(result: Any) -> list[dict[str, Any]]:
-    """`room` {energy, engagement, mood} and `coach` {text} from improv's answer, if it has them."""
-    if result is None:
-        return []
-    data = result if isinstance(result, dict) else getattr(result, "__dict__", {})
+def room_and_coach_messages(*, room: dict[str, Any] | None, coach: str) -> list[dict[str, Any]]:
+    """`room` {energy, engagement, mood} and `coach` {text} for the browser."""
     messages: list[dict[str, Any]] = []
-    room = data.get("room")
-    if room is not None:
-        room = room if isinstance(room, dict) else getattr(room, "__dict__", {})
+    if room:
         messages.append({"type": "room", **{k: room.get(k) for k in ("energy", "engagement", "mood")}})
-    coach = data.get("coach") or data.get("coach_text")
-    if isinstance(coach, str) and coach:
+    if coach:
         messages.append({"type": "coach", "text": coach})
     return messages

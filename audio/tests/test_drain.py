@@ -1,19 +1,36 @@
-"""audio/drain.py: the process group and the drain event.
+"""audio/drain.py: the process group and the drain event, and the whole drain end to end.
 
-The end-to-end drain of the real voice consumer through a real Daphne process is in
-test_drain_e2e.py; the entry point on its own is in ai4joy/tests/test_serve.py.
+The end-to-end tests run the real app (`python -m ai4joy.serve` serving ai4joy.asgi with the
+real voice consumer) against the Gemini emulator, on a SQLite file database that this module
+migrates itself (pytest-django's test database is invisible to a subprocess). The entry point
+on its own is tested in ai4joy/tests/test_serve.py.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import statistics
 import subprocess
 import sys
+import time
+import uuid
 
 import pytest
 from channels.layers import InMemoryChannelLayer, get_channel_layer
+from websockets.asyncio.client import ClientConnection, connect
 
+from ai4joy.tests.serving import (
+    ServerProcess,
+    base_env,
+    migrate_database,
+    next_of_type,
+    run_django,
+    start_server,
+    until_closed,
+)
 from audio import drain
+from audio.protocol import CloseCode
 
 
 def test_group_name_is_valid_for_the_channel_layer_and_stable():
@@ -68,3 +85,148 @@ async def test_drain_broadcast_without_a_channel_layer_says_so(settings):
     settings.CHANNEL_LAYERS = {}
     with pytest.raises(RuntimeError, match="CHANNEL_LAYERS"):
         await drain.drain_broadcast()
+
+
+# --- end to end: the real app in a real Daphne process -------------------------------------
+PLAYERS_CODE = """
+import json
+from django.test import Client
+from django.contrib.auth import get_user_model
+from flags.services import rollout_set
+from improv.store import get_store
+
+rollout_set(percent=100, actor_label="tests", reason="drain tests")
+players = []
+for i in range({n}):
+    email = "drain-{tag}-%d@example.com" % i
+    user = get_user_model().objects.create_user(username=email, email=email, password="correct-horse-battery")
+    client = Client()
+    client.force_login(user)
+    scene = get_store().scene_create(user_id=user.pk, status="active", game_slug="freeze-tag")
+    players.append({{"user_id": user.pk, "cookie": client.cookies["sessionid"].value, "scene_id": scene.id}})
+print(json.dumps(players))
+"""
+
+RECORDS_CODE = """
+import json
+from dataclasses import asdict
+from improv.store import get_store
+
+store = get_store()
+out = {{}}
+for scene_id in {scene_ids!r}:
+    out[scene_id] = {{
+        "audio": [asdict(r) for r in store.audio_sessions_for_scene(scene_id)],
+        "turns": [{{"speaker": t.speaker, "text": t.text}} for t in store.turns_list(scene_id)],
+    }}
+print(json.dumps(out, default=str))
+"""
+
+
+@pytest.fixture(scope="module")
+def app_env(tmp_path_factory, gemini_emulator) -> dict[str, str]:
+    db = tmp_path_factory.mktemp("drain-db") / "db.sqlite3"
+    env = base_env(
+        DATABASE_URL=f"sqlite:///{db}", SERVICE_ROLE="all", DRAIN_TIMEOUT="8",
+        GEMINI_BACKEND="emulator", GEMINI_EMULATOR_URL=gemini_emulator.url,
+        GEMINI_EMULATOR_CA_FILE=gemini_emulator.ca_file, GEMINI_LIVE_MODEL="",
+        WEBSOCKET_PING_INTERVAL="30", WEBSOCKET_TIMEOUT="3600",
+    )
+    migrate_database(env)
+    return env
+
+
+@pytest.fixture
+def app_servers(tmp_path):
+    started: list[ServerProcess] = []
+
+    def start(env: dict[str, str]) -> ServerProcess:
+        server = start_server(env, tmp_path / f"server{len(started)}.log")
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def make_players(env: dict[str, str], n: int) -> list[dict]:
+    return run_django(PLAYERS_CODE.format(n=n, tag=uuid.uuid4().hex[:8]), env)
+
+
+def stored(env: dict[str, str], scene_ids: list[str]) -> dict[str, dict]:
+    return run_django(RECORDS_CODE.format(scene_ids=scene_ids), env)
+
+
+async def open_voice(server: ServerProcess, player: dict, resume: str = "") -> tuple[ClientConnection, dict]:
+    url = f"{server.ws_base}/ws/audio/{player['scene_id']}" + (f"?resume={resume}" if resume else "")
+    ws = await connect(url, origin=server.origin, open_timeout=10,
+                       additional_headers={"Cookie": f"sessionid={player['cookie']}"})
+    return ws, await next_of_type(ws, "ready", timeout=15)
+
+
+async def test_sigterm_drains_real_voice_sockets_and_another_process_resumes_the_scene(app_env, app_servers):
+    talker, quiet, deaf = make_players(app_env, 3)
+    server = app_servers(app_env)
+    (talker_ws, _), (quiet_ws, _), (deaf_ws, _) = [await open_voice(server, p) for p in (talker, quiet, deaf)]
+
+    # A turn right before SIGTERM: its transcript must be saved, not lost in the drain.
+    await talker_ws.send(json.dumps({"type": "text", "text": "Welcome to the bakery on the moon"}))
+    await next_of_type(talker_ws, "turn_complete", timeout=30)
+    deaf_ws.transport.pause_reading()  # never reads, so never answers, the close frame
+
+    sent = time.monotonic()
+    server.sigterm()
+    talker_seen, quiet_seen = await asyncio.gather(until_closed(talker_ws, sent, timeout=2),
+                                                   until_closed(quiet_ws, sent, timeout=2))
+    for seen in (talker_seen, quiet_seen):
+        assert seen["reconnect"] is not None, "no reconnect message within 2 s"
+        assert seen["reconnect"]["reason"] == "server_restart"
+        assert seen["reconnect"]["resume_token"] and seen["reconnect"]["retry_after_ms"] > 0
+        assert seen["code"] == CloseCode.SERVER_RESTART
+    assert server.process.wait(timeout=8) == 0  # within DRAIN_TIMEOUT
+    assert server.events("server_drain_finished")[0]["cancelled"] == 0
+    deaf_ws.transport.abort()
+
+    records = stored(app_env, [p["scene_id"] for p in (talker, quiet, deaf)])
+    for player in (talker, quiet, deaf):
+        [audio] = records[player["scene_id"]]["audio"]
+        outcome = (audio["status"], audio["close_reason"], audio["resumable"])
+        assert outcome == ("ended", "server_restart", True)
+    turns = records[talker["scene_id"]]["turns"]
+    assert any(t["speaker"] == "user" and "bakery on the moon" in t["text"] for t in turns), turns
+    assert any(t["speaker"] == "partner" and t["text"] for t in turns), turns
+
+    # The browser reconnects (here: to a new process on the same database) and resumes.
+    successor = app_servers(app_env)
+    ws, ready = await open_voice(successor, talker, resume=talker_seen["reconnect"]["resume_token"])
+    assert ready["resumed"] is True
+    await ws.send(json.dumps({"type": "end"}))
+    assert (await until_closed(ws, time.monotonic(), timeout=5))["code"] == CloseCode.NORMAL
+    successor.sigterm()
+    assert successor.process.wait(timeout=8) == 0
+
+
+@pytest.mark.slow
+async def test_fifty_real_voice_sockets_drain_within_the_grace_period(app_env, app_servers, capsys):
+    players = make_players(app_env, 50)
+    server = app_servers(app_env)
+    opened = await asyncio.gather(*(open_voice(server, p) for p in players))
+    sockets = [ws for ws, _ in opened]
+
+    sent = time.monotonic()
+    server.sigterm()
+    results = await asyncio.gather(*(until_closed(ws, sent, timeout=2) for ws in sockets))
+    code = server.process.wait(timeout=8)
+    exited = time.monotonic() - sent
+
+    assert all(r["reconnect"] and r["code"] == CloseCode.SERVER_RESTART for r in results)
+    assert code == 0
+    records = stored(app_env, [p["scene_id"] for p in players])
+    assert all(r["audio"][0]["close_reason"] == "server_restart" for r in records.values())
+    reconnects, closes = [r["reconnect_at"] for r in results], [r["closed_at"] for r in results]
+    with capsys.disabled():
+        print(f"\n50 real voice sockets: reconnect median {statistics.median(reconnects):.3f}s "
+              f"max {max(reconnects):.3f}s; close median {statistics.median(closes):.3f}s "
+              f"max {max(closes):.3f}s; exit {exited:.3f}s; "
+              f"drain {server.events('server_drain_finished')[0]['duration_s']}s")
