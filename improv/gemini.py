@@ -133,8 +133,11 @@ def build_client() -> genai.Client:
         return genai.Client(api_key=api_key, http_options=options)
     if name == "emulator":
         return genai.Client(
-            vertexai=True, project=project or _EMULATOR_PROJECT, location=location,
-            credentials=Credentials(token=_EMULATOR_TOKEN), http_options=options,
+            vertexai=True,
+            project=project or _EMULATOR_PROJECT,
+            location=location,
+            credentials=Credentials(token=_EMULATOR_TOKEN),
+            http_options=options,
         )
     if api_key:
         # Vertex express mode: the key replaces project/location (the SDK refuses both).
@@ -146,9 +149,17 @@ def build_client() -> genai.Client:
 
 
 _SETTING_NAMES = (
-    "GEMINI_BACKEND", "GCP_PROJECT_ID", "VERTEX_AI_LOCATION", "ADK_API_KEY", "GEMINI_EMULATOR_URL",
-    "GEMINI_EMULATOR_CA_FILE", "GEMINI_TIMEOUT_S", "GEMINI_HTTP_RETRY_ATTEMPTS",
-    "GEMINI_HTTP_RETRY_INITIAL_DELAY_S", "GEMINI_HTTP_RETRY_MAX_DELAY_S", "GEMINI_WS_PING_INTERVAL",
+    "GEMINI_BACKEND",
+    "GCP_PROJECT_ID",
+    "VERTEX_AI_LOCATION",
+    "ADK_API_KEY",
+    "GEMINI_EMULATOR_URL",
+    "GEMINI_EMULATOR_CA_FILE",
+    "GEMINI_TIMEOUT_S",
+    "GEMINI_HTTP_RETRY_ATTEMPTS",
+    "GEMINI_HTTP_RETRY_INITIAL_DELAY_S",
+    "GEMINI_HTTP_RETRY_MAX_DELAY_S",
+    "GEMINI_WS_PING_INTERVAL",
     "GEMINI_WS_PING_TIMEOUT",
 )
 _cache: dict[tuple[Any, ...], genai.Client] = {}
