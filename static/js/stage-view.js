@@ -1,10 +1,10 @@
 // DOM rendering for the voice panel: captions, room, coach notes, meter, latency, notices.
 // No protocol or audio logic here; stage.js decides, this file draws.
 
-const MOODS = {
-  playful: ['😄', 32], electric: ['⚡', 48], tender: ['💗', 330], absurd: ['🤪', 280], tense: ['😬', 0],
-  giddy: ['🤭', 300], warm: ['☀️', 28], curious: ['🧐', 190], chaotic: ['🌪️', 260], wistful: ['🌙', 220],
-  bored: ['😐', 230], delighted: ['🤩', 40], excited: ['🤩', 40], quiet: ['🤫', 210], engaged: ['👀', 160],
+// Mood -> hue of the stage's glow (warm for fun, cool for quiet, red for tension).
+const MOOD_HUES = {
+  playful: 32, electric: 48, tender: 330, absurd: 280, tense: 0, giddy: 300, warm: 28, curious: 190,
+  chaotic: 260, wistful: 220, bored: 230, delighted: 40, excited: 40, quiet: 210, engaged: 160,
 };
 const ROLE_NAMES = { user: 'You', partner: 'Partner' };
 const STATE_LABELS = {
@@ -35,7 +35,7 @@ export class VoiceView {
       pttToggle: $('[data-ptt-toggle]'), talk: $('[data-action="talk"]'), talkHelp: $('[data-talk-help]'),
       level: $('[data-level]'), levelBar: $('[data-level-bar]'), micName: $('[data-mic-name]'),
       latency: $('[data-latency]'), latencyDetail: $('[data-latency-detail]'), room: $('[data-room]'),
-      moodEmoji: $('[data-mood-emoji]'), moodLabel: $('[data-mood-label]'), energy: $('[data-energy]'),
+      moodLabel: $('[data-mood-label]'), energy: $('[data-energy]'),
       engagement: $('[data-engagement]'), transcript: $('[data-transcript]'), coach: $('[data-coach]'),
       textForm: $('[data-voice-text]'),
     };
@@ -126,15 +126,15 @@ export class VoiceView {
     let line = this.open[role];
     if (!line) {
       line = document.createElement('li');
-      line.className = `line ${role}`;
+      line.className = `vp-line ${role}`;
       line.dataset.role = role;
-      const who = Object.assign(document.createElement('span'), { className: 'who', textContent: `${ROLE_NAMES[role] || role}: ` });
-      const said = Object.assign(document.createElement('span'), { className: 'said' });
+      const who = Object.assign(document.createElement('span'), { className: 'vp-who', textContent: `${ROLE_NAMES[role] || role}: ` });
+      const said = Object.assign(document.createElement('span'), { className: 'vp-said' });
       line.append(who, said);
       list.append(line);
       this.open[role] = line;
     }
-    const said = line.querySelector('.said');
+    const said = line.querySelector('.vp-said');
     const current = said.textContent;
     const incoming = text || '';
     if (incoming.startsWith(current)) said.textContent = incoming;
@@ -168,15 +168,14 @@ export class VoiceView {
   systemLine(text) {
     const list = this.el.transcript;
     this.clearEmpty(list);
-    list.append(Object.assign(document.createElement('li'), { className: 'line system', textContent: text }));
+    list.append(Object.assign(document.createElement('li'), { className: 'vp-line system', textContent: text }));
     list.scrollTop = list.scrollHeight;
   }
 
   room({ energy, engagement, mood }) {
     const name = String(mood || '').toLowerCase().trim();
-    const [emoji, hue] = MOODS[name] || ['🎭', 265];
+    const hue = MOOD_HUES[name] ?? 265;
     this.el.room.dataset.mood = name;
-    this.el.moodEmoji.textContent = emoji;
     this.el.moodLabel.textContent = name ? name[0].toUpperCase() + name.slice(1) : 'Waiting for the scene';
     this.el.energy.value = unit(energy);
     this.el.engagement.value = unit(engagement);
@@ -184,6 +183,13 @@ export class VoiceView {
     const stage = this.panel.closest('[data-scene-id]') || this.panel;
     stage.style.setProperty('--mood-hue', String(hue));
     stage.style.setProperty('--mood-strength', String(0.25 + unit(energy) * 0.5));
+    // Keep the page's own room card (server-rendered in text mode) in step with the voice scene.
+    const pageMood = stage.querySelector('[data-room-mood]');
+    if (pageMood && name) pageMood.textContent = name;
+    for (const [selector, value] of [['[data-room-energy]', energy], ['[data-room-engagement]', engagement]]) {
+      const meter = stage.querySelector(selector);
+      if (meter) meter.value = Number(meter.max || 1) * unit(value);
+    }
   }
 
   coach(text) {

@@ -11,6 +11,7 @@ import { closeGuidance, micGuidance } from './guidance.js';
 const SPEECH_RMS = 0.02; // a capture frame louder than this counts as the player speaking
 const SPEECH_END_MS = 300; // this much quiet after speech marks the end of a line (latency clock)
 const PTT_KEY = 'ai4joy.pushToTalk';
+const TEXT_CONTROLS = '[data-say-form], [data-text-mode]';
 
 function socketUrl(raw) {
   const url = new URL(raw, window.location.href);
@@ -46,7 +47,7 @@ class VoiceStage {
     el.pttToggle.addEventListener('change', () => this.setPushToTalk(el.pttToggle.checked));
     this.bindTalkButton(el.talk);
     el.textForm.addEventListener('submit', (event) => this.sendTyped(event));
-    for (const form of this.root.querySelectorAll('form[data-end-scene]')) {
+    for (const form of this.root.querySelectorAll('form[data-end-scene], form.end-form')) {
       form.addEventListener('submit', (event) => this.endSceneThen(event, form));
     }
     this.view.setPushToTalk(this.pushToTalk);
@@ -236,7 +237,8 @@ class VoiceStage {
     const input = event.target.elements.text;
     const text = input.value.trim();
     if (!text || !this.socket || !this.socket.sendJson({ type: 'text', text })) return;
-    this.view.caption('user', text, true);
+    // Shown as a running line: the server's final transcript of the turn replaces it.
+    this.view.caption('user', text, false);
     this.awaitingReplySince = performance.now();
     input.value = '';
   }
@@ -285,10 +287,10 @@ class VoiceStage {
     }
   }
 
-  /** Show or hide the page's text-mode controls (marked data-text-mode by the stage page). */
+  /** Show or hide the page's text-mode controls (the say form), so only one input path is live. */
   setTextMode(on) {
     this.root.dataset.activeMode = on ? 'text' : 'voice';
-    for (const node of this.root.querySelectorAll('[data-text-mode]')) node.hidden = !on;
+    for (const node of this.root.querySelectorAll(TEXT_CONTROLS)) node.hidden = !on;
   }
 
   async toText({ keepNotice = false } = {}) {
@@ -297,7 +299,7 @@ class VoiceStage {
     this.view.setState('idle');
     this.view.setStartLabel('Switch to voice');
     this.setTextMode(true);
-    const field = this.root.querySelector('[data-text-mode] textarea, [data-text-mode] input[type="text"]');
+    const field = this.root.querySelector('[data-say-form] textarea, [data-text-mode] textarea, [data-text-mode] input[type="text"]');
     if (field) field.focus();
   }
 

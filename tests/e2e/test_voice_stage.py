@@ -1,0 +1,116 @@
+"""The voice stage in a real browser: fake microphone -> Daphne -> emulator -> the player's ears."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.conftest import VOICE_USER, open_page, start_active_scene
+
+pytestmark = pytest.mark.e2e
+
+SNAPSHOT = "window.ai4joyVoice && window.ai4joyVoice.snapshot()"
+
+
+def snapshot(page) -> dict:
+    return page.evaluate(SNAPSHOT)
+
+
+def wait_state(page, state: str, timeout: float = 30_000) -> None:
+    page.wait_for_selector(f"[data-voice-panel][data-state='{state}']", timeout=timeout)
+
+
+def partner_lines(page) -> list[str]:
+    return page.locator("[data-voice-panel] [data-transcript] li[data-role='partner'] .vp-said").all_inner_texts()
+
+
+def start_voice(page) -> None:
+    page.get_by_role("button", name="Start voice").click()
+    wait_state(page, "live")
+
+
+def test_voice_scene_partner_speaks_plays_and_is_interrupted(voice_stack, browser, shot):
+    console: list[str] = []
+    context, page = open_page(browser, voice_stack.url, VOICE_USER, console)
+    try:
+        start_active_scene(page, voice_stack.url)
+        panel = page.locator("[data-voice-panel]")
+        assert panel.is_visible()
+        shot(page, "stage-voice-idle")
+
+        start_voice(page)
+        assert page.locator("[data-say-form]").is_hidden()  # one input path at a time
+        shot(page, "stage-voice-live")
+
+        # The partner's words arrive as captions...
+        page.wait_for_function(
+            "document.querySelector(\"[data-transcript] li[data-role='partner'] .vp-said\")?.textContent.length > 3",
+            timeout=30_000)
+        # ...and its voice is audible inside the page (RMS measured on the player's output).
+        page.wait_for_function(f"({SNAPSHOT}).player.audibleBlocks > 50", timeout=30_000)
+        stats = snapshot(page)
+        assert stats["framesSent"] > 20, stats
+        assert stats["micRms"] >= 0
+        shot(page, "stage-voice-partner-speaking")
+
+        # The second line of the WAV talks over the partner: the server says `interrupted` and the
+        # player's buffer is emptied at once.
+        page.wait_for_function(f"({SNAPSHOT}).interrupts >= 1 && ({SNAPSHOT}).player.clears >= 1",
+                               timeout=40_000)
+        assert page.locator("[data-transcript] li.interrupted[data-role='partner']").count() >= 1
+        shot(page, "stage-voice-barge-in")
+
+        # A full turn later the latency readout shows a number.
+        page.wait_for_function("/\\d+ ms/.test(document.querySelector('[data-latency]').textContent)",
+                               timeout=40_000)
+        user_lines = page.locator("[data-transcript] li[data-role='user']").count()
+        assert user_lines >= 1
+        assert not [line for line in console if line.startswith("pageerror")], console
+    finally:
+        context.close()
+
+
+def test_server_restart_mid_scene_reconnects_and_the_scene_carries_on(voice_stack, browser, shot):
+    context, page = open_page(browser, voice_stack.url, VOICE_USER)
+    try:
+        start_active_scene(page, voice_stack.url)
+        start_voice(page)
+        page.wait_for_function(
+            "document.querySelectorAll(\"[data-transcript] li[data-role='partner']\").length >= 1", timeout=30_000)
+        before = len(partner_lines(page))
+
+        # Cloud Run's rollout: SIGTERM drains (reconnect message + 4012), then a new process
+        # comes up on the same address.
+        assert voice_stack.sigterm() == 0
+        wait_state(page, "reconnecting", timeout=10_000)
+        shot(page, "stage-voice-reconnecting")
+        voice_stack.start()
+
+        wait_state(page, "live", timeout=40_000)
+        assert snapshot(page)["reconnects"] >= 1
+        page.wait_for_function(
+            f"document.querySelectorAll(\"[data-transcript] li[data-role='partner']\").length > {before}",
+            timeout=40_000)
+        assert "carries on" in page.locator("[data-transcript]").inner_text()
+        shot(page, "stage-voice-resumed")
+    finally:
+        context.close()
+        if voice_stack.process is None or voice_stack.process.poll() is not None:
+            voice_stack.start()
+
+
+def test_switching_to_typing_ends_voice_and_brings_back_the_text_form(voice_stack, browser, shot):
+    context, page = open_page(browser, voice_stack.url, VOICE_USER)
+    try:
+        start_active_scene(page, voice_stack.url)
+        start_voice(page)
+        page.get_by_role("button", name="Switch to typing").click()
+        wait_state(page, "idle")
+        assert page.locator("[data-say-form]").is_visible()
+        assert page.get_by_role("button", name="Switch to voice").is_visible()
+        page.fill("[data-say-form] textarea", "Yes, and the moon bakery needs a night shift.")
+        page.locator("[data-say-form] button[type=submit]").click()
+        page.wait_for_load_state()
+        assert "night shift" in page.locator(".scene-card").inner_text()
+        shot(page, "stage-voice-back-to-text")
+    finally:
+        context.close()
