@@ -8,23 +8,24 @@
 #
 # ENV is a file in infra/env/ (dev, staging, production). With no phase, all phases
 # run in order. --dry-run prints the ordered plan of commands and touches nothing.
+# shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 
-# shellcheck source=infra/lib.sh
+# shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-# shellcheck source=infra/phases/prerequisites.sh
+# shellcheck source=phases/prerequisites.sh
 source "${INFRA_DIR}/phases/prerequisites.sh"
-# shellcheck source=infra/phases/data.sh
+# shellcheck source=phases/data.sh
 source "${INFRA_DIR}/phases/data.sh"
-# shellcheck source=infra/phases/build.sh
+# shellcheck source=phases/build.sh
 source "${INFRA_DIR}/phases/build.sh"
-# shellcheck source=infra/phases/services.sh
+# shellcheck source=phases/services.sh
 source "${INFRA_DIR}/phases/services.sh"
-# shellcheck source=infra/phases/load-balancer.sh
+# shellcheck source=phases/load-balancer.sh
 source "${INFRA_DIR}/phases/load-balancer.sh"
-# shellcheck source=infra/phases/cloud-armor.sh
+# shellcheck source=phases/cloud-armor.sh
 source "${INFRA_DIR}/phases/cloud-armor.sh"
-# shellcheck source=infra/phases/observability.sh
+# shellcheck source=phases/observability.sh
 source "${INFRA_DIR}/phases/observability.sh"
 
 readonly ALL_PHASES=(prerequisites data build services load-balancer cloud-armor observability)

@@ -204,7 +204,10 @@ gcp_api() {
     fi
     return 0
   fi
-  token="$("${GCLOUD}" auth print-access-token --quiet)" || die "could not get an access token from gcloud"
+  if [[ -z "${ACCESS_TOKEN:-}" ]]; then
+    ACCESS_TOKEN="$("${GCLOUD}" auth print-access-token --quiet)" || die "could not get an access token from gcloud"
+  fi
+  token="${ACCESS_TOKEN}"
   out="$(mktemp)"
   local args=(-sS -X "${method}" -o "${out}" -w '%{http_code}' --config -
     -H 'Content-Type: application/json' "${url}")
@@ -228,6 +231,13 @@ load_env() {
   [[ "${env_name}" =~ ^[a-z][a-z0-9-]*$ ]] || die "bad environment name '${env_name}'"
   file="${ENV_DIR:-${INFRA_DIR}/env}/${env_name}.env"
   [[ -f "${file}" ]] || die "unknown environment '${env_name}': no ${file} (known: $(known_envs))"
+  # Only the file counts: a value left in the caller's environment must not fill a gap.
+  # IMAGE_TAG is the one exception (documented: IMAGE_TAG=... infra/deploy.sh ...).
+  local keep_tag="${IMAGE_TAG:-}"
+  for key in "${REQUIRED_CONFIG[@]}" "${OPTIONAL_CONFIG[@]}"; do
+    unset "${key}"
+  done
+  IMAGE_TAG="${keep_tag}"
   while IFS= read -r line || [[ -n "${line}" ]]; do
     [[ "${line}" =~ ^[[:space:]]*(#|$) ]] && continue
     [[ "${line}" =~ ^([A-Z][A-Z0-9_]*)=(.*)$ ]] || die "${file}: cannot parse line: ${line}"
@@ -243,7 +253,7 @@ load_env() {
   done
   ((${#missing[@]} == 0)) || die "${file}: missing required value(s): ${missing[*]}"
   for key in "${OPTIONAL_CONFIG[@]}"; do
-    printf -v "${key}" '%s' "${!key:-}"
+    [[ -n "${!key:-}" ]] || printf -v "${key}" '%s' ""
   done
   [[ "${ENVIRONMENT}" == "${env_name}" ]] \
     || die "${file}: ENVIRONMENT=${ENVIRONMENT} does not match the file name ${env_name}"
@@ -329,13 +339,17 @@ json_eval() {
 # Is this IAM role already bound to this member on the resource?
 # Arguments: member, role, then the gcloud words of a get-iam-policy command
 #######################################
+declare -A ROLE_CACHE=()
 has_binding() {
-  local member="$1" role="$2" roles
+  local member="$1" role="$2" cache_key
   shift 2
   [[ "${DRY_RUN}" == 1 ]] && return 1
-  roles="$("${GCLOUD}" "$@" "--flatten=bindings[].members" "--filter=bindings.members=${member}" \
-    '--format=value(bindings.role)' "--project=${PROJECT_ID}" --quiet)" || die "gcloud $* failed"
-  grep -qxF "${role}" <<<"${roles}"
+  cache_key="$* ${member}"
+  if [[ -z "${ROLE_CACHE[${cache_key}]+set}" ]]; then
+    ROLE_CACHE[${cache_key}]="$("${GCLOUD}" "$@" "--flatten=bindings[].members" "--filter=bindings.members=${member}" \
+      '--format=value(bindings.role)' "--project=${PROJECT_ID}" --quiet)" || die "gcloud $* failed"
+  fi
+  grep -qxF "${role}" <<<"${ROLE_CACHE[${cache_key}]}"
 }
 
 #######################################
@@ -419,7 +433,10 @@ parse_common_args() {
       --dry-run | -n) DRY_RUN=1 ;;
       --image-tag=*) IMAGE_TAG_OVERRIDE="${a#*=}" ;;
       -h | --help) usage; exit 0 ;;
-      -*) die "unknown option ${a} (see --help)" ;;
+      -*)
+        [[ "${ALLOW_OPTIONS:-0}" == 1 ]] || die "unknown option ${a} (see --help)"
+        ARGS+=("${a}")
+        ;;
       *)
         if [[ -z "${ENV_NAME}" ]]; then ENV_NAME="${a}"; else ARGS+=("${a}"); fi
         ;;

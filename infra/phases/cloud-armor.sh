@@ -20,6 +20,9 @@ phase_cloud_armor() {
       --layer7-ddos-defense-rule-visibility=STANDARD --json-parsing=STANDARD --log-level=VERBOSE
   fi
 
+  # Priorities of the rules already in the policy (one read instead of one per rule).
+  ARMOR_PRIORITIES="$(query "" compute security-policies describe "${SECURITY_POLICY}" --global \
+    '--format=value(rules[].priority)' | tr ';,' '  ')"
   local waf priority=1000 name
   for name in sqli xss lfi rfi rce scannerdetection protocolattack sessionfixation; do
     waf="evaluatePreconfiguredWaf('${name}-v33-stable', {'sensitivity': 1})"
@@ -52,6 +55,6 @@ phase_cloud_armor() {
 ensure_armor_rule() {
   local priority="$1"
   shift
-  exists compute security-policies rules describe "${priority}" "--security-policy=${SECURITY_POLICY}" \
+  [[ " ${ARMOR_PRIORITIES} " == *" ${priority} "* ]] \
     || gc compute security-policies rules create "${priority}" "--security-policy=${SECURITY_POLICY}" "$@"
 }

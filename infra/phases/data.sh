@@ -80,49 +80,39 @@ data_firestore() {
   info "data: Firestore TTL on ${TTL_FIELD} and field overrides"
   local coll overrides field ttl exempt
   for coll in "${TTL_COLLECTIONS[@]}"; do
-    ensure_ttl "${coll}" "${TTL_FIELD}"
-    ensure_index_exemption "${coll}" "${TTL_FIELD}"
+    ensure_field_config "${coll}" "${TTL_FIELD}" 1 1
   done
   overrides="$(python3 "${INFRA_DIR}/firestore_indexes.py" overrides "${index_file}")" \
     || die "cannot read fieldOverrides in ${index_file}"
   while IFS=$'\t' read -r group field ttl exempt; do
     [[ -n "${group}" ]] || continue
-    [[ "${ttl}" == 1 ]] && ensure_ttl "${group}" "${field}"
-    [[ "${exempt}" == 1 ]] && ensure_index_exemption "${group}" "${field}"
+    ensure_field_config "${group}" "${field}" "${ttl}" "${exempt}"
   done <<<"${overrides}"
-  return 0
 }
 
 #######################################
-# TTL policy on COLLECTION.FIELD unless already active or being created.
+# TTL policy and/or single-field index exemption on COLLECTION.FIELD, each unless already
+# in place (one describe per field). Exempting TTL timestamps matters: they are written in
+# increasing order, and indexing them caps writes at 500/s (Firestore best practices).
+# Arguments: collection group, field, want ttl (1/0), want exemption (1/0)
 #######################################
-ensure_ttl() {
-  local coll="$1" field="$2" key="ttl:$1/$2" state
-  [[ " ${DONE_KEYS:-} " == *" ${key} "* ]] && return 0
-  DONE_KEYS="${DONE_KEYS:-} ${key}"
-  state="$(query "" firestore indexes fields describe "${field}" "--collection-group=${coll}" \
-    "--database=${FIRESTORE_DB}" '--format=value(ttlConfig.state)' 2>/dev/null || true)"
-  case "${state}" in
-    ACTIVE | CREATING) ;;
-    *) gc firestore fields ttls update "${field}" "--collection-group=${coll}" "--database=${FIRESTORE_DB}" \
-      --enable-ttl --async ;;
-  esac
-}
-
-#######################################
-# Exempt COLLECTION.FIELD from single-field indexing (TTL timestamps are written in
-# increasing order; indexing them caps writes at 500/s, Firestore best practices).
-#######################################
-ensure_index_exemption() {
-  local coll="$1" field="$2" key="exempt:$1/$2" ancestor
-  [[ " ${DONE_KEYS:-} " == *" ${key} "* ]] && return 0
-  DONE_KEYS="${DONE_KEYS:-} ${key}"
-  ancestor="$(query "" firestore indexes fields describe "${field}" "--collection-group=${coll}" \
-    "--database=${FIRESTORE_DB}" '--format=value(indexConfig.usesAncestorConfig)' 2>/dev/null || true)"
+ensure_field_config() {
+  local coll="$1" field="$2" want_ttl="$3" want_exempt="$4" key="$1/$2" current ttl_state ancestor
+  [[ " ${DONE_FIELDS:-} " == *" ${key} "* ]] && return 0
+  DONE_FIELDS="${DONE_FIELDS:-} ${key}"
+  current="$(query "" firestore indexes fields describe "${field}" "--collection-group=${coll}" \
+    "--database=${FIRESTORE_DB}" '--format=value(ttlConfig.state,indexConfig.usesAncestorConfig)' 2>/dev/null || true)"
+  ttl_state="${current%%$'\t'*}"
+  ancestor="${current##*$'\t'}"
+  if [[ "${want_ttl}" == 1 && "${ttl_state}" != ACTIVE && "${ttl_state}" != CREATING ]]; then
+    gc firestore fields ttls update "${field}" "--collection-group=${coll}" "--database=${FIRESTORE_DB}" \
+      --enable-ttl --async
+  fi
   # usesAncestorConfig is True while the field inherits the default indexes.
-  [[ "${ancestor}" == False ]] \
-    || gc firestore indexes fields update "${field}" "--collection-group=${coll}" "--database=${FIRESTORE_DB}" \
+  if [[ "${want_exempt}" == 1 && "${ancestor}" != False ]]; then
+    gc firestore indexes fields update "${field}" "--collection-group=${coll}" "--database=${FIRESTORE_DB}" \
       --disable-indexes --async
+  fi
 }
 
 data_network() {

@@ -16,9 +16,11 @@ phase_observability() {
   mapfile -t vars < <(template_vars)
 
   info "observability: log-based metrics"
+  local have_metrics
+  have_metrics="$(query "" logging metrics list '--format=value(name)')"
   for file in "${MONITORING_DIR}"/metrics/*.json; do
     name="$(basename "${file}" .json)"
-    if ! exists logging metrics describe "${name}"; then
+    if ! grep -qxF "${name}" <<<"${have_metrics}"; then
       rendered="$(render_template "${file}" "${vars[@]}")"
       gc logging metrics create "${name}" "--config-from-file=${rendered}"
       rm -f "${rendered}"
@@ -45,11 +47,12 @@ phase_observability() {
   done
 
   info "observability: alert policies"
-  local display
+  local display have_policies
+  have_policies="$(query "" alpha monitoring policies list '--format=value(displayName)')"
   for file in "${MONITORING_DIR}"/alerts/*.json; do
     rendered="$(render_template "${file}" "${vars[@]}")"
     display="$(json_eval "${rendered}" 'd["displayName"]')"
-    if [[ -z "$(list_by_display_name "${display}" alpha monitoring policies list)" ]]; then
+    if ! grep -qxF "${display}" <<<"${have_policies}"; then
       gc alpha monitoring policies create "--policy-from-file=${rendered}" "--notification-channels=${channel_list}"
     fi
     rm -f "${rendered}"

@@ -1,0 +1,244 @@
+#!/usr/bin/env bash
+#
+# Runbook operations from the deployment guide ("Operational Runbook", "Secret
+# Rotation", "Disaster Recovery"), for one environment.
+#
+#   infra/ops.sh ENV [--dry-run] COMMAND [args...]
+#
+# SERVICE is audio, api, or a full Cloud Run service name.
+set -euo pipefail
+
+# shellcheck source-path=SCRIPTDIR
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+readonly MAINTENANCE_IMAGE="${MAINTENANCE_IMAGE:-us-docker.pkg.dev/cloudrun/container/hello}"
+
+usage() {
+  cat <<EOF
+Usage: infra/ops.sh ENV [--dry-run] COMMAND [args...]
+
+Commands:
+  revisions SERVICE                 list revisions (newest first) and the traffic split
+  rollback SERVICE REVISION         send 100% of traffic to REVISION
+  promote SERVICE                   send 100% of traffic to the latest revision (after a smoke test)
+  maintenance on SERVICE            serve the maintenance image (guide: gcr.io/cloudrun/hello)
+  maintenance off SERVICE [REV]     back to REV (default: newest revision not running the maintenance image)
+  scale SERVICE [--min=N] [--max=N] [--cpu=N] [--memory=SIZE] [--concurrency=N]
+                                    the runbook's scaling knobs (gcloud run services update)
+  rotate-secret SECRET              add a secret version from STDIN, then deploy no-traffic
+                                    revisions (tag "rotated") of the services that use it
+  disable-secret-version SECRET VERSION
+                                    disable an old version (guide: after 7 days)
+  logs SERVICE [LIMIT]              recent errors (severity>=ERROR) of a service
+  smoke [BASE_URL]                  smoke test through the load balancer (default https://DOMAIN_NAME)
+
+ENV: one of: $(known_envs)
+EOF
+}
+
+#######################################
+# audio|api|full name -> Cloud Run service name.
+#######################################
+service_name() {
+  case "${1:-}" in
+    audio | "${AUDIO_SERVICE}") printf '%s\n' "${AUDIO_SERVICE}" ;;
+    api | "${API_SERVICE}") printf '%s\n' "${API_SERVICE}" ;;
+    "") die "missing SERVICE (audio or api)" ;;
+    *) die "unknown service '$1' (audio or api)" ;;
+  esac
+}
+
+cmd_revisions() {
+  local svc
+  svc="$(service_name "${1:-}")"
+  run "${GCLOUD}" run revisions list "--service=${svc}" "--region=${REGION}" "--project=${PROJECT_ID}" \
+    --sort-by=~metadata.creationTimestamp --limit=10
+  run "${GCLOUD}" run services describe "${svc}" "--region=${REGION}" "--project=${PROJECT_ID}" \
+    '--format=table(status.traffic[].revisionName,status.traffic[].percent,status.traffic[].tag)'
+}
+
+cmd_rollback() {
+  local svc revision="${2:-}"
+  svc="$(service_name "${1:-}")"
+  [[ -n "${revision}" ]] || die "missing REVISION (see: infra/ops.sh ${ENVIRONMENT} revisions ${1})"
+  gc run services update-traffic "${svc}" "--region=${REGION}" "--to-revisions=${revision}=100"
+}
+
+cmd_promote() {
+  local svc
+  svc="$(service_name "${1:-}")"
+  gc run services update-traffic "${svc}" "--region=${REGION}" --to-latest
+}
+
+cmd_maintenance() {
+  local mode="${1:-}" svc revision="${3:-}"
+  svc="$(service_name "${2:-}")"
+  case "${mode}" in
+    on)
+      # The config label is changed so that the next 'deploy.sh services' redeploys the
+      # real image instead of treating the maintenance revision as current.
+      gc run deploy "${svc}" "--image=${MAINTENANCE_IMAGE}" "--region=${REGION}" --tag=maintenance \
+        --no-traffic "--update-labels=${CONFIG_LABEL}=maintenance"
+      gc run services update-traffic "${svc}" "--region=${REGION}" --to-tags=maintenance=100
+      info "maintenance on for ${svc}; end it with: infra/ops.sh ${ENVIRONMENT} maintenance off ${2}"
+      ;;
+    off)
+      if [[ -z "${revision}" ]]; then
+        revision="$(query "PREVIOUS_REVISION" run revisions list "--service=${svc}" "--region=${REGION}" \
+          --sort-by=~metadata.creationTimestamp '--format=value(metadata.name,spec.containers[0].image)' \
+          | awk -v img="${MAINTENANCE_IMAGE}" '$2 != img && index($2, img "@") != 1 {print $1; exit}')"
+        [[ "${DRY_RUN}" != 1 ]] || revision="PREVIOUS_REVISION"
+      fi
+      [[ -n "${revision}" ]] || die "no revision without the maintenance image found; pass REVISION"
+      gc run services update-traffic "${svc}" "--region=${REGION}" "--to-revisions=${revision}=100"
+      gc run services update-traffic "${svc}" "--region=${REGION}" --remove-tags=maintenance
+      ;;
+    *) die "maintenance: say 'on' or 'off'" ;;
+  esac
+}
+
+cmd_scale() {
+  local svc flags=() a
+  svc="$(service_name "${1:-}")"
+  shift || true
+  for a in "$@"; do
+    case "${a}" in
+      --min=[0-9]*) flags+=("--min-instances=${a#*=}") ;;
+      --max=[0-9]*) flags+=("--max-instances=${a#*=}") ;;
+      --cpu=[0-9]*) flags+=("--cpu=${a#*=}") ;;
+      --memory=[0-9]*) flags+=("--memory=${a#*=}") ;;
+      --concurrency=[0-9]*) flags+=("--concurrency=${a#*=}") ;;
+      *) die "scale: unknown knob '${a}' (--min=N --max=N --cpu=N --memory=SIZE --concurrency=N)" ;;
+    esac
+  done
+  ((${#flags[@]} > 0)) || die "scale: give at least one of --min --max --cpu --memory --concurrency"
+  gc run services update "${svc}" "--region=${REGION}" "${flags[@]}"
+  warn "scaling changes last until the next deploy of a changed config; make them permanent in infra/env/${ENVIRONMENT}.env"
+}
+
+cmd_rotate_secret() {
+  local secret="${1:-}" users=() svc stamp
+  case "${secret}" in
+    "${SECRET_DJANGO_KEY}" | "${SECRET_DATABASE_URL}" | "${SECRET_ADK}") users=("${AUDIO_SERVICE}" "${API_SERVICE}") ;;
+    "${SECRET_OAUTH}") users=("${API_SERVICE}") ;;
+    "") die "missing SECRET (${SECRET_DJANGO_KEY} ${SECRET_DATABASE_URL} ${SECRET_OAUTH} ${SECRET_ADK})" ;;
+    *) die "unknown secret '${secret}' (${SECRET_DJANGO_KEY} ${SECRET_DATABASE_URL} ${SECRET_OAUTH} ${SECRET_ADK})" ;;
+  esac
+  [[ ! -t 0 ]] || die "rotate-secret reads the new value from STDIN (e.g. pipe it in); it is never an argument"
+  local value
+  value="$(cat)"
+  [[ -n "${value}" ]] || die "rotate-secret: the value on STDIN is empty"
+  printf '%s' "${value}" | add_secret_version "${secret}"
+  unset value
+  stamp="$(date -u +%Y%m%dt%H%M%Sz)"
+  for svc in "${users[@]}"; do
+    if [[ "${DRY_RUN}" == 1 ]] || exists run services describe "${svc}" "--region=${REGION}"; then
+      # A new revision resolves :latest again; no traffic until promoted (guide).
+      gc run services update "${svc}" "--region=${REGION}" --no-traffic --tag=rotated \
+        "--update-env-vars=SECRET_ROTATED_AT=${stamp}"
+    fi
+  done
+  info "next: infra/ops.sh ${ENVIRONMENT} promote SERVICE, then infra/ops.sh ${ENVIRONMENT} smoke" \
+    "(roll back with 'rollback' if it fails); disable the old version after 7 days with disable-secret-version"
+}
+
+cmd_disable_secret_version() {
+  local secret="${1:-}" version="${2:-}"
+  [[ -n "${secret}" && -n "${version}" ]] || die "usage: disable-secret-version SECRET VERSION"
+  [[ "${version}" != latest ]] || die "refusing to disable 'latest'"
+  gc secrets versions disable "${version}" "--secret=${secret}"
+}
+
+cmd_logs() {
+  local svc limit="${2:-50}"
+  svc="$(service_name "${1:-}")"
+  run "${GCLOUD}" logging read \
+    "resource.type=cloud_run_revision AND resource.labels.service_name=${svc} AND severity>=ERROR" \
+    "--limit=${limit}" --format=json "--project=${PROJECT_ID}"
+}
+
+#######################################
+# Smoke test (guide 4.1/4.2), honest about what it can check without signing in:
+#  1. GET /health answers 200 {"status":"healthy","service":"api"}  (routed to the api)
+#  2. GET /ws/health answers 200 {"status":"healthy","service":"audio"} (routed to audio)
+#  3. an anonymous WebSocket upgrade on /ws/audio/ reaches the audio service and is
+#     refused (HTTP 403 at the handshake, or accepted and closed with a 4xxx policy code).
+# The guide's ping -> pong exchange needs a signed-in session and is not run here.
+#######################################
+cmd_smoke() {
+  local base="${1:-https://${DOMAIN_NAME}}" failed=0
+  base="${base%/}"
+  if [[ "${DRY_RUN}" == 1 ]]; then
+    printf '+ %s\n' "$(render_cmd "${CURL}" -sS "${base}/health")" "$(render_cmd "${CURL}" -sS "${base}/ws/health")" \
+      "$(render_cmd "${CURL}" --http1.1 -H 'Upgrade: websocket' "${base}/ws/audio/smoke-test")"
+    return 0
+  fi
+  smoke_health "${base}/health" api || failed=1
+  smoke_health "${base}/ws/health" audio || failed=1
+  smoke_ws "${base}" || failed=1
+  if ((failed)); then
+    err "smoke test FAILED for ${base}"
+    return 1
+  fi
+  info "smoke test passed for ${base}"
+}
+
+smoke_health() {
+  local url="$1" want="$2" body code
+  body="$(mktemp)"
+  code="$("${CURL}" -sS --max-time 10 -o "${body}" -w '%{http_code}' "${url}" || true)"
+  if [[ "${code}" != 200 ]]; then
+    err "GET ${url}: HTTP ${code:-none} (want 200)"
+    rm -f "${body}"
+    return 1
+  fi
+  if ! python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d.get("status")=="healthy" and d.get("service")==sys.argv[2] else 1)' \
+    "${body}" "${want}" 2>/dev/null; then
+    err "GET ${url}: body is not {\"status\":\"healthy\",\"service\":\"${want}\"}: $(head -c 200 "${body}")"
+    rm -f "${body}"
+    return 1
+  fi
+  rm -f "${body}"
+  info "GET ${url}: 200 healthy (${want})"
+}
+
+smoke_ws() {
+  local base="$1" url code result
+  url="${base}/ws/audio/smoke-test"
+  if [[ "${SMOKE_WS_CLIENT:-auto}" != curl ]] && python3 -c 'import websockets' 2>/dev/null; then
+    result="$(python3 "${INFRA_DIR}/smoke_ws.py" "${url/#http/ws}" "${base}")" || {
+      err "WebSocket ${url}: ${result}"
+      return 1
+    }
+    info "WebSocket ${url}: ${result}"
+    return 0
+  fi
+  code="$("${CURL}" --http1.1 -sS -o /dev/null --max-time 5 -w '%{http_code}' \
+    -H 'Connection: Upgrade' -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13' \
+    -H 'Sec-WebSocket-Key: c21va2UtdGVzdC1ub25jZQ==' -H "Origin: ${base}" "${url}" 2>/dev/null || true)"
+  case "${code}" in
+    403 | 401) info "WebSocket ${url}: anonymous upgrade refused with HTTP ${code} (as expected)" ;;
+    101) info "WebSocket ${url}: upgrade accepted (HTTP 101); the close code is not visible to curl" ;;
+    *)
+      err "WebSocket ${url}: HTTP ${code:-none} (want 403 for an anonymous socket, or 101)"
+      return 1
+      ;;
+  esac
+}
+
+main() {
+  ALLOW_OPTIONS=1
+  parse_common_args "$@"
+  local command_name="${ARGS[0]:-}"
+  [[ -n "${command_name}" ]] || { usage >&2; die "missing COMMAND"; }
+  local rest=("${ARGS[@]:1}")
+  case "${command_name}" in
+    revisions | rollback | promote | maintenance | scale | logs | smoke) "cmd_${command_name}" "${rest[@]}" ;;
+    rotate-secret) cmd_rotate_secret "${rest[@]}" ;;
+    disable-secret-version) cmd_disable_secret_version "${rest[@]}" ;;
+    *) usage >&2; die "unknown command '${command_name}'" ;;
+  esac
+}
+
+main "$@"
