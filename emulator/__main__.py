@@ -23,11 +23,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--state-dir", type=Path, required=True, help="where ca.pem is kept")
     parser.add_argument("--ready-file", type=Path, help="JSON written once listening")
-    parser.add_argument("--live-lifetime", type=float, default=600.0,
-                        help="seconds before a Live connection gets goAway and is closed")
+    parser.add_argument(
+        "--live-lifetime",
+        type=float,
+        default=600.0,
+        help="seconds before a Live connection gets goAway and is closed",
+    )
     parser.add_argument("--seed", type=int, help="makes resumption handles and replies reproducible")
-    parser.add_argument("--realtime-factor", type=float, default=1.0,
-                        help="reply audio pacing; 1.0 is real time")
+    parser.add_argument(
+        "--realtime-factor", type=float, default=1.0, help="reply audio pacing; 1.0 is real time"
+    )
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
@@ -40,8 +45,9 @@ def write_ready_file(path: Path, info: dict[str, object]) -> None:
 
 
 async def serve(args: argparse.Namespace) -> None:
-    options = Options(seed=args.seed, live_lifetime_s=args.live_lifetime,
-                      realtime_factor=args.realtime_factor)
+    options = Options(
+        seed=args.seed, live_lifetime_s=args.live_lifetime, realtime_factor=args.realtime_factor
+    )
     server = EmulatorServer(state_dir=args.state_dir, host=args.host, port=args.port, options=options)
     await server.start()
     stop = asyncio.Event()

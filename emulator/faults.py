@@ -136,8 +136,7 @@ class FaultPlan:
     def take_http(self) -> HttpFaults:
         latency = self._take("latency", "http")
         status = self._take("http_status")
-        return HttpFaults(latency_ms=latency.ms if latency else 0,
-                          status=status.status if status else None)
+        return HttpFaults(latency_ms=latency.ms if latency else 0, status=status.status if status else None)
 
     def take_live(self) -> LiveFaults:
         latency = self._take("latency", "live")

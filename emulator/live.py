@@ -42,15 +42,13 @@ class UserTurn:
 
 
 class LiveSession:
-    def __init__(self, request: web.Request, state: ServerState, faults: LiveFaults, *,
-                 vertex: bool) -> None:
+    def __init__(self, request: web.Request, state: ServerState, faults: LiveFaults, *, vertex: bool) -> None:
         self._request = request
         self._vertex = vertex
         self._state = state
         self._faults = faults
         opts = state.options
-        self.ws = web.WebSocketResponse(max_msg_size=opts.max_frame_bytes, autoping=False,
-                                        compress=False)
+        self.ws = web.WebSocketResponse(max_msg_size=opts.max_frame_bytes, autoping=False, compress=False)
         self._send_lock = asyncio.Lock()
         self._turns: asyncio.Queue[UserTurn] = asyncio.Queue(maxsize=_MAX_QUEUED_TURNS)
         self._reply_task: asyncio.Task[None] | None = None
@@ -58,7 +56,7 @@ class LiveSession:
         self._conv: Conversation | None = None
         self._setup: lp.Setup | None = None
         self._segmenter: Segmenter | None = None
-        self._activity_bytes: int | None = None  # set while an explicit activity is open
+        self._activity_s: float | None = None  # seconds heard while an explicit activity is open
 
     async def run(self) -> web.WebSocketResponse:
         await self.ws.prepare(self._request)
@@ -70,6 +68,11 @@ class LiveSession:
         except _Closed:
             pass
         finally:
+            log.info(
+                "live: connection closed after %d turns (code %s)",
+                self._conv.turns if self._conv else 0,
+                self.ws.close_code,
+            )
             stats.live_active -= 1
             for task in self._tasks:
                 task.cancel()
@@ -152,6 +155,7 @@ class LiveSession:
             if not self.ws.closed:
                 await self.ws.pong(data)
 
+        self._tasks = [t for t in self._tasks if not t.done()]  # one per ping: keep the list short
         self._tasks.append(asyncio.create_task(late()))
 
     async def _read_loop(self) -> None:
@@ -171,8 +175,8 @@ class LiveSession:
         if isinstance(message, lp.Audio):
             if self._setup is not None and self._setup.vad_disabled:
                 # Without automatic detection the service only listens inside an activity.
-                if self._activity_bytes is not None:
-                    self._activity_bytes += len(message.pcm)
+                if self._activity_s is not None:
+                    self._activity_s += len(message.pcm) / (2 * message.rate)
                 return
             for event in self._segmenter.feed(message.pcm, message.rate):
                 if isinstance(event, SpeechStarted):
@@ -181,10 +185,10 @@ class LiveSession:
                     self._queue(UserTurn(text="", heard_s=event.seconds, from_audio=True))
         elif isinstance(message, lp.ActivityStart):
             self._interrupt()
-            self._activity_bytes = 0
+            self._activity_s = 0.0
         elif isinstance(message, lp.ActivityEnd):
-            heard = (self._activity_bytes or 0) / (2 * self._segmenter.rate)
-            self._activity_bytes = None
+            heard = self._activity_s or 0.0
+            self._activity_s = None
             if heard >= 0.1:
                 self._queue(UserTurn(text="", heard_s=heard, from_audio=True))
         elif isinstance(message, lp.AudioStreamEnd):
@@ -237,14 +241,17 @@ class LiveSession:
         if not turn.recorded:
             conv.add("user", transcript)
         conv.turns += 1
-        line = partner.partner_line(turn.text, context=context,
-                                    salt=self._state.salt(conv.turns, turn.text))
+        line = partner.partner_line(turn.text, context=context, salt=self._state.salt(conv.turns, turn.text))
         await speaker.speak(
-            send=self._send, line=line,
+            send=self._send,
+            line=line,
             pcm_for=lambda text, pitch: self._state.speech.speak(text, pitch=pitch),
-            voice=setup.voice, audio="AUDIO" in setup.modalities,
-            transcribe=setup.output_transcription, chunk_ms=opts.chunk_ms,
-            realtime_factor=opts.realtime_factor, spoken=spoken,
+            voice=setup.voice,
+            audio="AUDIO" in setup.modalities,
+            transcribe=setup.output_transcription,
+            chunk_ms=opts.chunk_ms,
+            realtime_factor=opts.realtime_factor,
+            spoken=spoken,
             after_first_chunk=lambda: self._maybe_fault("reply"),
         )
         await self._send({"serverContent": {"generationComplete": True}})
@@ -261,9 +268,14 @@ class LiveSession:
 
     async def _end_turn(self, prompt: str, heard_s: float, spoken: speaker.Spoken) -> None:
         self._state.stats.live_turns += 1
-        await self._send({"serverContent": {"turnComplete": True},
-                          "usageMetadata": speaker.usage(prompt_text=prompt, heard_seconds=heard_s,
-                                                         spoken=spoken, vertex=self._vertex)})
+        await self._send(
+            {
+                "serverContent": {"turnComplete": True},
+                "usageMetadata": speaker.usage(
+                    prompt_text=prompt, heard_seconds=heard_s, spoken=spoken, vertex=self._vertex
+                ),
+            }
+        )
         if self._setup is not None and self._setup.resumption:
             await self._send_handle()
 

@@ -121,8 +121,9 @@ def parse_setup(raw: Any) -> Setup:
         raise ProtocolError("setup.model is required")
     gen = setup.get("generationConfig") or {}
     modalities = tuple(str(m).upper() for m in gen.get("responseModalities") or ["AUDIO"])
-    voice = (((gen.get("speechConfig") or {}).get("voiceConfig") or {})
-             .get("prebuiltVoiceConfig") or {}).get("voiceName", "")
+    voice = (((gen.get("speechConfig") or {}).get("voiceConfig") or {}).get("prebuiltVoiceConfig") or {}).get(
+        "voiceName", ""
+    )
     resumption = setup.get("sessionResumption")
     rt = setup.get("realtimeInputConfig") or {}
     aad = rt.get("automaticActivityDetection") or {}

@@ -29,13 +29,18 @@ STOPWORDS = frozenset(
     scene partner user model improv reply line play playing""".split()
 )
 
-MOODS = ("playful", "electric", "tender", "absurd", "tense", "giddy", "warm", "curious", "chaotic",
-         "wistful")
+MOODS = ("playful", "electric", "tender", "absurd", "tense", "giddy", "warm", "curious", "chaotic", "wistful")
 
 SUGGESTIONS = (
-    "a bakery on the moon", "a haunted laundromat", "the last day of summer camp",
-    "a submarine book club", "a wedding on a rollercoaster", "a lost penguin at the airport",
-    "the world's smallest circus", "a dentist who is secretly a pirate", "grandma's time machine",
+    "a bakery on the moon",
+    "a haunted laundromat",
+    "the last day of summer camp",
+    "a submarine book club",
+    "a wedding on a rollercoaster",
+    "a lost penguin at the airport",
+    "the world's smallest circus",
+    "a dentist who is secretly a pirate",
+    "grandma's time machine",
     "a museum after closing time",
 )
 

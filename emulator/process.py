@@ -42,10 +42,17 @@ class EmulatorProcess:
         self.stop()
 
 
-def start_emulator(state_dir: Path | str, *, host: str = "127.0.0.1", port: int = 0,
-                   live_lifetime: float | None = None, seed: int | None = None,
-                   realtime_factor: float | None = None, timeout: float = 20.0,
-                   log_path: Path | str | None = None) -> EmulatorProcess:
+def start_emulator(
+    state_dir: Path | str,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    live_lifetime: float | None = None,
+    seed: int | None = None,
+    realtime_factor: float | None = None,
+    timeout: float = 20.0,
+    log_path: Path | str | None = None,
+) -> EmulatorProcess:
     """Runs `python -m emulator` in the background; returns once it listens.
 
     Output goes to `log_path` (default: state_dir/emulator.log) so a chatty emulator can never
@@ -55,29 +62,45 @@ def start_emulator(state_dir: Path | str, *, host: str = "127.0.0.1", port: int 
     state_dir.mkdir(parents=True, exist_ok=True)
     ready = state_dir / "ready.json"
     ready.unlink(missing_ok=True)
-    args = [sys.executable, "-m", "emulator", "--host", host, "--port", str(port),
-            "--state-dir", str(state_dir), "--ready-file", str(ready)]
+    args = [
+        sys.executable,
+        "-m",
+        "emulator",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--state-dir",
+        str(state_dir),
+        "--ready-file",
+        str(ready),
+    ]
     if live_lifetime is not None:
         args += ["--live-lifetime", str(live_lifetime)]
     if seed is not None:
         args += ["--seed", str(seed)]
     if realtime_factor is not None:
         args += ["--realtime-factor", str(realtime_factor)]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        filter(None, [str(_REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(_REPO_ROOT), os.environ.get("PYTHONPATH")])),
+    }
     log = Path(log_path) if log_path else state_dir / "emulator.log"
     with open(log, "ab") as out:
-        proc = subprocess.Popen(args, cwd=_REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            args, cwd=_REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if ready.exists():
             info = json.loads(ready.read_text())
-            return EmulatorProcess(url=info["url"], ca_file=info["ca_file"], pid=info["pid"],
-                                   process=proc, ready_file=ready)
+            return EmulatorProcess(
+                url=info["url"], ca_file=info["ca_file"], pid=info["pid"], process=proc, ready_file=ready
+            )
         if proc.poll() is not None:
-            raise EmulatorStartError(f"emulator exited with {proc.returncode}; see {log}:\n"
-                                     + log.read_text()[-2000:])
+            raise EmulatorStartError(
+                f"emulator exited with {proc.returncode}; see {log}:\n" + log.read_text()[-2000:]
+            )
         time.sleep(0.05)
     proc.kill()
     proc.wait()

@@ -14,8 +14,13 @@ from emulator.live_protocol import camel
 from emulator.schema import Inputs, SchemaError, fill
 from emulator.state import ServerState
 
-_STATUS_NAMES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 404: "NOT_FOUND",
-                 405: "METHOD_NOT_ALLOWED", **HTTP_STATUSES}
+_STATUS_NAMES = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    **HTTP_STATUSES,
+}
 _STATUS_MESSAGES = {
     429: "Resource exhausted. Please try again later.",
     500: "An internal error has occurred. Please retry or report in the troubleshooting guide.",
@@ -32,9 +37,14 @@ def google_error(code: int, message: str) -> web.Response:
     return web.json_response(body, status=code)
 
 
-def _has_auth(request: web.Request) -> bool:
-    return bool(request.headers.get("x-goog-api-key") or request.headers.get("authorization")
-                or request.query.get("key"))
+def has_auth(request: web.Request) -> bool:
+    """Any API key or token will do: the emulator checks that auth is sent, not who sent it."""
+    return bool(
+        request.headers.get("x-goog-api-key")
+        or request.headers.get("authorization")
+        or request.query.get("key")
+        or request.query.get("access_token")
+    )
 
 
 async def _read_json(request: web.Request, limit: int) -> Any:
@@ -91,8 +101,7 @@ def _parse(body: Any) -> tuple[list[tuple[str, str]], str, dict[str, Any]]:
     return turns, system_text, config
 
 
-def _reply_text(turns: list[tuple[str, str]], system_text: str, config: dict[str, Any],
-                salt: str) -> str:
+def _reply_text(turns: list[tuple[str, str]], system_text: str, config: dict[str, Any], salt: str) -> str:
     user_texts = [t for r, t in turns if r == "user" and t]
     last_user = user_texts[-1] if user_texts else ""
     # Earlier user turns (latest first), then the system instruction: what the scene is about.
@@ -113,17 +122,17 @@ def _response(text: str, prompt: str, model: str, *, final: bool = True) -> dict
     if final:
         candidate["finishReason"] = "STOP"
         p, c = partner.approx_tokens(prompt), partner.approx_tokens(text)
-        body["usageMetadata"] = {"promptTokenCount": p, "candidatesTokenCount": c,
-                                 "totalTokenCount": p + c}
+        body["usageMetadata"] = {"promptTokenCount": p, "candidatesTokenCount": c, "totalTokenCount": p + c}
     return body
 
 
-async def generate_content(request: web.Request, state: ServerState, model: str,
-                           stream: bool) -> web.StreamResponse:
+async def generate_content(
+    request: web.Request, state: ServerState, model: str, stream: bool
+) -> web.StreamResponse:
     state.stats.http_requests += 1
     if request.method != "POST":
         return google_error(405, "Use POST.")
-    if not _has_auth(request):
+    if not has_auth(request):
         return google_error(401, "Request is missing required authentication credential.")
     faults = state.faults.take_http()
     if faults.latency_ms:
@@ -145,7 +154,7 @@ async def generate_content(request: web.Request, state: ServerState, model: str,
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
     await resp.prepare(request)
     step = max(1, len(text) // 3 + 1)
-    pieces = [text[i:i + step] for i in range(0, len(text), step)] or [""]
+    pieces = [text[i : i + step] for i in range(0, len(text), step)] or [""]
     for i, piece in enumerate(pieces):
         chunk = _response(piece, prompt, model, final=i == len(pieces) - 1)
         await resp.write(f"data: {json.dumps(chunk)}\r\n\r\n".encode())
@@ -170,7 +179,7 @@ async def control(request: web.Request, state: ServerState, what: str) -> web.Re
         body = await _read_json(request, 64 * 1024)
         raw = body.get("faults", [body]) if isinstance(body, dict) else body
         if not isinstance(raw, list):
-            raise FaultError("send a fault object, a list, or {\"faults\": [...]}")
+            raise FaultError('send a fault object, a list, or {"faults": [...]}')
         state.faults.arm([parse_fault(item) for item in raw])
     except (BadRequest, FaultError) as exc:
         return google_error(400, str(exc))

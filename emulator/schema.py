@@ -113,8 +113,7 @@ class _Filler:
         if items is None:
             return []
         return [
-            self.value(items, name=name, depth=depth + 1) if i == 0
-            else self._vary(items, name, depth, i)
+            self.value(items, name=name, depth=depth + 1) if i == 0 else self._vary(items, name, depth, i)
             for i in range(count)
         ]
 

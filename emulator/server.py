@@ -54,12 +54,15 @@ def build_app(state: ServerState) -> web.Application:
         if _LIVE_PATHS.match(path):
             if request.headers.get("upgrade", "").lower() != "websocket":
                 return rest.google_error(400, "This endpoint only accepts WebSocket connections.")
+            if not rest.has_auth(request):
+                return rest.google_error(401, "Request is missing required authentication credential.")
             vertex = "aiplatform" in path
             return await LiveSession(request, state, state.faults.take_live(), vertex=vertex).run()
         match = _REST_PATHS.match(path)
         if match:
-            return await rest.generate_content(request, state, match["model"],
-                                               stream=match["method"] == "streamGenerateContent")
+            return await rest.generate_content(
+                request, state, match["model"], stream=match["method"] == "streamGenerateContent"
+            )
         control = _CONTROL.match(path)
         if control:
             return await rest.control(request, state, control["what"])
@@ -74,14 +77,15 @@ def build_app(state: ServerState) -> web.Application:
 class EmulatorServer:
     """Runs the emulator inside the current event loop (for tests).
 
-        server = EmulatorServer(state_dir=tmp_path)
-        await server.start()   # server.url, server.ca_file
-        ...
-        await server.stop()
+    server = EmulatorServer(state_dir=tmp_path)
+    await server.start()   # server.url, server.ca_file
+    ...
+    await server.stop()
     """
 
-    def __init__(self, *, state_dir: Path | str, host: str = "127.0.0.1", port: int = 0,
-                 options: Options | None = None) -> None:
+    def __init__(
+        self, *, state_dir: Path | str, host: str = "127.0.0.1", port: int = 0, options: Options | None = None
+    ) -> None:
         self.state_dir = Path(state_dir)
         self.host = host
         self.port = port
@@ -92,8 +96,10 @@ class EmulatorServer:
 
     async def start(self) -> None:
         ca, self.ca_file = load_or_create_ca(self.state_dir)
-        self._runner = web.AppRunner(build_app(self.state), handle_signals=False,
-                                     shutdown_timeout=1.0)
+        # No access log: a line per request would dominate a load test's CPU profile.
+        self._runner = web.AppRunner(
+            build_app(self.state), handle_signals=False, shutdown_timeout=1.0, access_log=None
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, ssl_context=_server_ssl(ca, self.host))
         await site.start()

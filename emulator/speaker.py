@@ -35,16 +35,26 @@ def _pitch(voice: str) -> int:
     return 35 + partner.digest("voice", voice) % 30 if voice else 50
 
 
-async def speak(*, send: Send, line: str, pcm_for: Callable[[str, int], Awaitable[bytes]],
-                voice: str, audio: bool, transcribe: bool, chunk_ms: int, realtime_factor: float,
-                spoken: Spoken, after_first_chunk: Callable[[], Awaitable[None]]) -> None:
+async def speak(
+    *,
+    send: Send,
+    line: str,
+    pcm_for: Callable[[str, int], Awaitable[bytes]],
+    voice: str,
+    audio: bool,
+    transcribe: bool,
+    chunk_ms: int,
+    realtime_factor: float,
+    spoken: Spoken,
+    after_first_chunk: Callable[[], Awaitable[None]],
+) -> None:
     """Sends `line` as outputTranscription pieces interleaved with audio chunks.
 
     Paced so chunk i leaves at t0 + i * chunk duration: a client sees audio at the rate it
     plays, as from the real service, and barge-in can interrupt a reply halfway.
     """
     words = line.split()
-    pieces = [" ".join(words[i:i + _WORDS_PER_PIECE]) for i in range(0, len(words), _WORDS_PER_PIECE)]
+    pieces = [" ".join(words[i : i + _WORDS_PER_PIECE]) for i in range(0, len(words), _WORDS_PER_PIECE)]
     if not audio:
         for i, piece in enumerate(pieces):
             await send({"serverContent": {"modelTurn": {"parts": [{"text": piece + " "}]}}})
@@ -54,7 +64,7 @@ async def speak(*, send: Send, line: str, pcm_for: Callable[[str, int], Awaitabl
         return
     pcm = await pcm_for(line, _pitch(voice))
     chunk_bytes = OUTPUT_RATE * chunk_ms // 1000 * 2
-    chunks = [pcm[i:i + chunk_bytes] for i in range(0, len(pcm), chunk_bytes)] or [b""]
+    chunks = [pcm[i : i + chunk_bytes] for i in range(0, len(pcm), chunk_bytes)] or [b""]
     step = chunk_ms / 1000 / realtime_factor
     t0 = time.monotonic()
     next_piece = 0
@@ -65,10 +75,22 @@ async def speak(*, send: Send, line: str, pcm_for: Callable[[str, int], Awaitabl
                 await send({"serverContent": {"outputTranscription": {"text": pieces[next_piece] + " "}}})
             spoken.words.extend(pieces[next_piece].split())
             next_piece += 1
-        await send({"serverContent": {"modelTurn": {"parts": [{"inlineData": {
-            "mimeType": f"audio/pcm;rate={OUTPUT_RATE}",
-            "data": base64.b64encode(chunk).decode("ascii"),
-        }}]}}})
+        await send(
+            {
+                "serverContent": {
+                    "modelTurn": {
+                        "parts": [
+                            {
+                                "inlineData": {
+                                    "mimeType": f"audio/pcm;rate={OUTPUT_RATE}",
+                                    "data": base64.b64encode(chunk).decode("ascii"),
+                                }
+                            }
+                        ]
+                    }
+                }
+            }
+        )
         spoken.audio_seconds += len(chunk) / (2 * OUTPUT_RATE)
         if i == 0:
             await after_first_chunk()
@@ -93,7 +115,9 @@ def usage(*, prompt_text: str, heard_seconds: float, spoken: Spoken, vertex: boo
         "promptTokenCount": prompt,
         f"{out}TokenCount": out_tokens,
         "totalTokenCount": prompt + out_tokens,
-        "promptTokensDetails": [{"modality": "TEXT", "tokenCount": text_tokens},
-                                {"modality": "AUDIO", "tokenCount": audio_in}],
+        "promptTokensDetails": [
+            {"modality": "TEXT", "tokenCount": text_tokens},
+            {"modality": "AUDIO", "tokenCount": audio_in},
+        ],
         f"{out}TokensDetails": [{"modality": "AUDIO" if audio_out else "TEXT", "tokenCount": out_tokens}],
     }

@@ -51,8 +51,14 @@ class _Espeak:
             raise RuntimeError(f"espeak-ng failed to initialise (returned {rate})")
         lib.espeak_SetSynthCallback(self._callback)
         lib.espeak_Synth.argtypes = [
-            ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint,
-            ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p,
+            ctypes.c_void_p,
+            ctypes.c_size_t,
+            ctypes.c_uint,
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.c_uint,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
         ]
         return lib
 
@@ -98,11 +104,11 @@ _ENGINE = _Espeak()
 _EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="emulator-tts")
 
 
-def synthesize(text: str, *, voice: str = "en-us", rate: int = OUTPUT_RATE, pitch: int = 50,
-               words_per_minute: int = 165) -> bytes:
+def synthesize(
+    text: str, *, voice: str = "en-us", rate: int = OUTPUT_RATE, pitch: int = 50, words_per_minute: int = 165
+) -> bytes:
     """Speaks `text`, returning PCM16 mono at `rate` Hz. Blocking; uncached."""
-    pcm = _ENGINE.synth(text[:_MAX_TEXT_CHARS], voice=voice, words_per_minute=words_per_minute,
-                        pitch=pitch)
+    pcm = _ENGINE.synth(text[:_MAX_TEXT_CHARS], voice=voice, words_per_minute=words_per_minute, pitch=pitch)
     return resample_pcm16(pcm, ESPEAK_RATE, rate)
 
 

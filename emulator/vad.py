@@ -59,7 +59,7 @@ class Segmenter:
         size = self._frame_bytes
         offset = 0
         while len(self._pending) - offset >= size:
-            frame = bytes(self._pending[offset:offset + size])
+            frame = bytes(self._pending[offset : offset + size])
             offset += size
             event = self._frame(self._vad.is_speech(frame, self.rate))
             if event is not None:

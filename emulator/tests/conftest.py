@@ -30,5 +30,3 @@ def client(request: pytest.FixtureRequest, emulator: EmulatorServer) -> genai.Cl
 def speech_16k() -> bytes:
     """Real speech (espeak-ng) at 16 kHz, as a browser microphone would send it."""
     return tts.synthesize("let's open a bakery on the moon", rate=16000)
-
-

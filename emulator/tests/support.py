@@ -16,27 +16,39 @@ from emulator import EmulatorServer
 TURN_TIMEOUT_S = 20
 
 
-def make_client(server: EmulatorServer, *, vertex: bool = True,
-                retry: types.HttpRetryOptions | None = None,
-                keepalive: dict[str, float] | None = None) -> genai.Client:
+def make_client(
+    server: EmulatorServer,
+    *,
+    vertex: bool = True,
+    retry: types.HttpRetryOptions | None = None,
+    keepalive: dict[str, float] | None = None,
+) -> genai.Client:
     """A real SDK client that trusts only the emulator's CA."""
     ctx = ssl.create_default_context(cafile=str(server.ca_file))
     options = types.HttpOptions(
-        base_url=server.url, timeout=15_000, retry_options=retry,
+        base_url=server.url,
+        timeout=15_000,
+        retry_options=retry,
         client_args={"verify": ctx},
         async_client_args={"verify": ctx, "ssl": ctx, **(keepalive or {})},
     )
     if vertex:
-        return genai.Client(vertexai=True, project="test-project", location="us-central1",
-                            credentials=Credentials(token="test-token"), http_options=options)
+        return genai.Client(
+            vertexai=True,
+            project="test-project",
+            location="us-central1",
+            credentials=Credentials(token="test-token"),
+            http_options=options,
+        )
     return genai.Client(api_key="test-key", http_options=options)
 
 
 async def control(server: EmulatorServer, method: str, path: str, body: Any = None) -> tuple[int, Any]:
     ctx = ssl.create_default_context(cafile=str(server.ca_file))
-    async with aiohttp.ClientSession() as http, http.request(
-        method, server.url + path, json=body, ssl=ctx
-    ) as resp:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.request(method, server.url + path, json=body, ssl=ctx) as resp,
+    ):
         return resp.status, await resp.json()
 
 
@@ -53,7 +65,8 @@ async def send_audio(session: Any, pcm: bytes, chunk_ms: int = 100) -> None:
     step = 16000 * chunk_ms // 1000 * 2
     for i in range(0, len(pcm), step):
         await session.send_realtime_input(
-            audio=types.Blob(data=pcm[i:i + step], mime_type="audio/pcm;rate=16000"))
+            audio=types.Blob(data=pcm[i : i + step], mime_type="audio/pcm;rate=16000")
+        )
 
 
 @dataclass
@@ -101,13 +114,15 @@ def live_config(**overrides: Any) -> types.LiveConnectConfig:
     """What the app sends: audio out, a voice, both transcriptions, compression, resumption."""
     base: dict[str, Any] = dict(
         response_modalities=[types.Modality.AUDIO],
-        speech_config=types.SpeechConfig(voice_config=types.VoiceConfig(
-            prebuilt_voice_config=types.PrebuiltVoiceConfig(voice_name="Puck"))),
+        speech_config=types.SpeechConfig(
+            voice_config=types.VoiceConfig(prebuilt_voice_config=types.PrebuiltVoiceConfig(voice_name="Puck"))
+        ),
         input_audio_transcription=types.AudioTranscriptionConfig(),
         output_audio_transcription=types.AudioTranscriptionConfig(),
         system_instruction="You are an improv partner in a scene about a lighthouse.",
         context_window_compression=types.ContextWindowCompressionConfig(
-            trigger_tokens=25600, sliding_window=types.SlidingWindow(target_tokens=12800)),
+            trigger_tokens=25600, sliding_window=types.SlidingWindow(target_tokens=12800)
+        ),
         session_resumption=types.SessionResumptionConfig(),
     )
     base.update(overrides)

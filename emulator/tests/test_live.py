@@ -46,7 +46,8 @@ async def test_text_turn_reacts_to_the_words(client: genai.Client) -> None:
             first = await receive_turn(session)
             await session.send_client_content(
                 turns=types.Content(role="user", parts=[types.Part(text="Our giraffe wants a refund")]),
-                turn_complete=True)
+                turn_complete=True,
+            )
             second = await receive_turn(session)
     assert "volcano" in first.output_text or "ice" in first.output_text
     assert "giraffe" in second.output_text or "refund" in second.output_text
@@ -87,8 +88,11 @@ async def test_barge_in_interrupts_the_reply(client: genai.Client, speech_16k: b
 
 async def test_explicit_activity_signals(emulator: EmulatorServer, speech_16k: bytes) -> None:
     client = make_client(emulator)
-    config = live_config(realtime_input_config=types.RealtimeInputConfig(
-        automatic_activity_detection=types.AutomaticActivityDetection(disabled=True)))
+    config = live_config(
+        realtime_input_config=types.RealtimeInputConfig(
+            automatic_activity_detection=types.AutomaticActivityDetection(disabled=True)
+        )
+    )
     async with asyncio.timeout(TURN_TIMEOUT_S):
         async with client.aio.live.connect(model=MODEL, config=config) as session:
             # Audio outside an activity window is ignored, as by the real service.
@@ -135,10 +139,12 @@ async def test_unknown_resumption_handle_is_refused(emulator: EmulatorServer) ->
     assert caught.value.code == 1007
 
 
-@pytest.mark.parametrize(("code", "status_word"), [(1011, "Internal"), (1007, "invalid"),
-                                                    (1008, "RESOURCE_EXHAUSTED")])
-async def test_close_at_setup_surfaces_from_connect(emulator: EmulatorServer, code: int,
-                                                    status_word: str) -> None:
+@pytest.mark.parametrize(
+    ("code", "status_word"), [(1011, "Internal"), (1007, "invalid"), (1008, "RESOURCE_EXHAUSTED")]
+)
+async def test_close_at_setup_surfaces_from_connect(
+    emulator: EmulatorServer, code: int, status_word: str
+) -> None:
     await arm(emulator, {"type": "live_close", "code": code, "when": "setup"})
     with pytest.raises(errors.APIError) as caught:
         async with make_client(emulator).aio.live.connect(model=MODEL, config=live_config()):

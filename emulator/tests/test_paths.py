@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 
+import aiohttp
 import pytest
 from google import genai
 from google.genai import errors, types
@@ -16,8 +17,13 @@ from emulator.tests.support import TURN_TIMEOUT_S, live_config, make_client, rec
 def _express_client(server: EmulatorServer) -> genai.Client:
     ctx = ssl.create_default_context(cafile=str(server.ca_file))
     # Vertex express mode (API key, no project) with a base URL ending in "/", like the SDK's own.
-    return genai.Client(vertexai=True, api_key="express-key", http_options=types.HttpOptions(
-        base_url=server.url + "/", async_client_args={"ssl": ctx, "verify": ctx}))
+    return genai.Client(
+        vertexai=True,
+        api_key="express-key",
+        http_options=types.HttpOptions(
+            base_url=server.url + "/", async_client_args={"ssl": ctx, "verify": ctx}
+        ),
+    )
 
 
 async def test_vertex_express_mode_and_double_slash(emulator: EmulatorServer) -> None:
@@ -25,8 +31,9 @@ async def test_vertex_express_mode_and_double_slash(emulator: EmulatorServer) ->
     response = await client.aio.models.generate_content(model="gemini-2.5-flash", contents="tiny kazoo")
     assert "kazoo" in (response.text or "")
     async with asyncio.timeout(TURN_TIMEOUT_S):
-        async with client.aio.live.connect(model="gemini-live-2.5-flash-native-audio",
-                                           config=live_config()) as session:
+        async with client.aio.live.connect(
+            model="gemini-live-2.5-flash-native-audio", config=live_config()
+        ) as session:
             await session.send_realtime_input(text="the kazoo orchestra")
             turn = await receive_turn(session)
     assert "kazoo" in turn.output_text or "orchestra" in turn.output_text
@@ -34,8 +41,12 @@ async def test_vertex_express_mode_and_double_slash(emulator: EmulatorServer) ->
 
 async def test_developer_api_v1beta_path(emulator: EmulatorServer) -> None:
     ctx = ssl.create_default_context(cafile=str(emulator.ca_file))
-    client = genai.Client(api_key="k", http_options=types.HttpOptions(
-        base_url=emulator.url, api_version="v1beta", async_client_args={"ssl": ctx, "verify": ctx}))
+    client = genai.Client(
+        api_key="k",
+        http_options=types.HttpOptions(
+            base_url=emulator.url, api_version="v1beta", async_client_args={"ssl": ctx, "verify": ctx}
+        ),
+    )
     response = await client.aio.models.generate_content(model="models/gemini-2.5-flash", contents="waffles")
     assert "waffles" in (response.text or "")
     live_model = "gemini-3.1-flash-live-preview"
@@ -56,3 +67,12 @@ async def test_resuming_while_the_old_socket_is_open_is_refused(emulator: Emulat
                 async with client.aio.live.connect(model="m", config=config):
                     pass
     assert caught.value.code == 1011
+
+
+async def test_live_socket_without_credentials_is_refused(emulator: EmulatorServer) -> None:
+    ctx = ssl.create_default_context(cafile=str(emulator.ca_file))
+    path = "/ws/google.cloud.aiplatform.v1beta1.LlmBidiService/BidiGenerateContent"
+    async with aiohttp.ClientSession() as http:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+            await http.ws_connect(emulator.url + path, ssl=ctx)
+    assert caught.value.status == 401

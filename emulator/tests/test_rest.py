@@ -43,7 +43,9 @@ async def test_schema_reply_is_json_that_validates_and_reacts(client: genai.Clie
         contents="Let's open a bakery on the moon",
         config=types.GenerateContentConfig(
             system_instruction="You are an improv scene partner.",
-            response_mime_type="application/json", response_schema=SCENE_SCHEMA),
+            response_mime_type="application/json",
+            response_schema=SCENE_SCHEMA,
+        ),
     )
     body = json.loads(response.text or "")
     assert set(body) == set(SCENE_SCHEMA["properties"])
@@ -66,8 +68,9 @@ async def test_pydantic_schema_parses_into_the_model(client: genai.Client) -> No
             types.Content(role="model", parts=[types.Part(text="Yes, and I am your lamp.")]),
             types.Content(role="user", parts=[types.Part(text="The seagulls stole our sandwiches!")]),
         ],
-        config=types.GenerateContentConfig(response_mime_type="application/json",
-                                           response_schema=PartnerTurn),
+        config=types.GenerateContentConfig(
+            response_mime_type="application/json", response_schema=PartnerTurn
+        ),
     )
     turn = response.parsed
     assert isinstance(turn, PartnerTurn)
@@ -78,14 +81,19 @@ async def test_pydantic_schema_parses_into_the_model(client: genai.Client) -> No
 async def test_json_schema_variant(client: genai.Client) -> None:
     schema = {
         "type": "object",
-        "properties": {"reply": {"type": "string"},
-                       "tags": {"type": ["array", "null"], "items": {"type": "string"}}},
+        "properties": {
+            "reply": {"type": "string"},
+            "tags": {"type": ["array", "null"], "items": {"type": "string"}},
+        },
         "required": ["reply"],
     }
     response = await client.aio.models.generate_content(
-        model="gemini-2.5-flash", contents="Our submarine is full of cats",
-        config=types.GenerateContentConfig(response_mime_type="application/json",
-                                           response_json_schema=schema))
+        model="gemini-2.5-flash",
+        contents="Our submarine is full of cats",
+        config=types.GenerateContentConfig(
+            response_mime_type="application/json", response_json_schema=schema
+        ),
+    )
     body = json.loads(response.text or "")
     assert "submarine" in body["reply"] or "cats" in body["reply"]
     assert isinstance(body["tags"], list)
@@ -93,8 +101,9 @@ async def test_json_schema_variant(client: genai.Client) -> None:
 
 async def test_plain_text_reply_is_deterministic(client: genai.Client) -> None:
     async def ask() -> str:
-        r = await client.aio.models.generate_content(model="gemini-2.5-flash",
-                                                     contents="A penguin is running the airport")
+        r = await client.aio.models.generate_content(
+            model="gemini-2.5-flash", contents="A penguin is running the airport"
+        )
         return r.text or ""
 
     first, second = await ask(), await ask()
@@ -108,15 +117,19 @@ async def test_sync_client_from_a_worker_thread(emulator: EmulatorServer) -> Non
 
     client = make_client(emulator, vertex=True)
     response = await asyncio.to_thread(
-        client.models.generate_content, model="gemini-2.5-flash", contents="A dragon at the dentist")
+        client.models.generate_content, model="gemini-2.5-flash", contents="A dragon at the dentist"
+    )
     assert "dragon" in (response.text or "") or "dentist" in (response.text or "")
 
 
 async def test_streaming_concatenates_to_the_same_json(client: genai.Client) -> None:
-    config = types.GenerateContentConfig(response_mime_type="application/json",
-                                         response_schema=SCENE_SCHEMA)
-    pieces = [c.text or "" async for c in await client.aio.models.generate_content_stream(
-        model="gemini-2.5-flash", contents="Robots at the opera", config=config)]
+    config = types.GenerateContentConfig(response_mime_type="application/json", response_schema=SCENE_SCHEMA)
+    pieces = [
+        c.text or ""
+        async for c in await client.aio.models.generate_content_stream(
+            model="gemini-2.5-flash", contents="Robots at the opera", config=config
+        )
+    ]
     assert len(pieces) > 1
     assert "robots" in json.loads("".join(pieces))["line"]
 
@@ -152,10 +165,19 @@ async def test_latency_fault_is_consumed(emulator: EmulatorServer) -> None:
 async def test_bad_requests_get_google_style_400(emulator: EmulatorServer) -> None:
     ctx = ssl.create_default_context(cafile=str(emulator.ca_file))
     url = emulator.url + "/v1beta/models/gemini-2.5-flash:generateContent"
-    bad_bodies = [b"not json", b"[]", b"{}", json.dumps({"contents": [{"parts": []}]}).encode(),
-                  json.dumps({"contents": [{"parts": [{"text": "x"}]}],
-                              "generationConfig": {"responseSchema": {"type": "WIDGET"}}}).encode(),
-                  b"{" + b" " * (5 << 20) + b"}"]
+    bad_bodies = [
+        b"not json",
+        b"[]",
+        b"{}",
+        json.dumps({"contents": [{"parts": []}]}).encode(),
+        json.dumps(
+            {
+                "contents": [{"parts": [{"text": "x"}]}],
+                "generationConfig": {"responseSchema": {"type": "WIDGET"}},
+            }
+        ).encode(),
+        b"{" + b" " * (5 << 20) + b"}",
+    ]
     async with aiohttp.ClientSession(headers={"x-goog-api-key": "k"}) as http:
         for body in bad_bodies:
             async with http.post(url, data=body, ssl=ctx) as resp:
@@ -170,8 +192,12 @@ async def test_bad_requests_get_google_style_400(emulator: EmulatorServer) -> No
 
 
 async def test_fault_api_rejects_nonsense(emulator: EmulatorServer) -> None:
-    for fault in [{"type": "explode"}, {"type": "http_status", "status": 418},
-                  {"type": "live_close", "when": "never"}, {"type": "latency", "ms": -1}]:
+    for fault in [
+        {"type": "explode"},
+        {"type": "http_status", "status": 418},
+        {"type": "live_close", "when": "never"},
+        {"type": "latency", "ms": -1},
+    ]:
         status, body = await control(emulator, "POST", "/emulator/faults", fault)
         assert status == 400 and body["error"]["status"] == "INVALID_ARGUMENT"
     status, body = await control(emulator, "POST", "/emulator/faults", {"type": "slow_pong", "ms": 10})
