@@ -13,7 +13,7 @@ from typing import Any
 
 from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 
 from improv import selectors, services
 from improv.errors import ImprovError
@@ -195,7 +195,7 @@ def scene_list(request: HttpRequest, limit: int = 20, offset: int = 0) -> Any:
 @router.post("/scenes", response={201: SceneOut, **ERRORS}, summary="Start a scene (the MC welcomes you)")
 @_errors
 def scene_create(request: HttpRequest, body: SceneCreateIn) -> Any:
-    return 201, _scene(services.scene_start(user=request.user, game_slug=body.game.strip()))
+    return Status(201, _scene(services.scene_start(user=request.user, game_slug=body.game.strip())))
 
 
 @router.get("/scenes/{scene_id}", response={200: SceneOut, **ERRORS}, summary="A scene: turns, room, coach")

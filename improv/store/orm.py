@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import threading
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -25,6 +27,10 @@ from improv.store.base import (
     StoreError,
     TurnRecord,
 )
+
+# SQLite has one writer at a time anyway; queueing this process's appends on a lock avoids
+# "database is locked" failures between threads (other processes wait on SQLite's busy timeout).
+_SQLITE_WRITES = threading.Lock()
 
 _SCENE_FIELDS = frozenset(
     {"status", "game_slug", "suggestion", "mode", "turn_count", "state", "updated_at",
@@ -126,7 +132,8 @@ class DjangoSessionStore(SessionStore):
         bump = {"turn_seq": F("turn_seq") + 1, "last_activity_at": now, "updated_at": now}
         if speaker == "user":
             bump["turn_count"] = F("turn_count") + 1
-        with transaction.atomic():
+        serialise = _SQLITE_WRITES if connection.vendor == "sqlite" else contextlib.nullcontext()
+        with serialise, transaction.atomic():
             # The UPDATE comes first on purpose: it takes the row lock on Postgres (like
             # select_for_update) and SQLite's write lock at once, so concurrent appends queue
             # here instead of reading the same counter and colliding on insert.
