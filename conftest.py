@@ -3,6 +3,16 @@
 from __future__ import annotations
 
 import itertools
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -30,3 +40,92 @@ def user(make_user):
 def signed_in_client(client, user):
     client.force_login(user)
     return client
+
+
+# --- Firestore emulator: the official one from the Google Cloud CLI (Java) -------------------
+FIRESTORE_EMULATOR_BIN = Path(os.environ.get(
+    "FIRESTORE_EMULATOR_BIN",
+    "/usr/lib/google-cloud-sdk/platform/cloud-firestore-emulator/cloud_firestore_emulator",
+))
+FIRESTORE_TEST_PROJECT = "demo-test"
+
+
+class FirestoreEmulator:
+    def __init__(self, host: str, project: str) -> None:
+        self.host = host
+        self.project = project
+
+    def reset(self) -> None:
+        """Delete every document (the emulator's own reset endpoint)."""
+        url = f"http://{self.host}/emulator/v1/projects/{self.project}/databases/(default)/documents"
+        request = urllib.request.Request(url, method="DELETE")
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (http, loopback)
+            assert response.status == 200, response.status
+
+
+def _emulator_ready(host: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://{host}/", timeout=1) as response:
+            return response.read().strip() == b"Ok"
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@pytest.fixture(scope="session")
+def firestore_emulator():
+    """One emulator per test session on a free loopback port; FIRESTORE_EMULATOR_HOST points at it.
+    Tests use `firestore_store` (or call `.reset()`) to start from an empty database."""
+    if not FIRESTORE_EMULATOR_BIN.exists():
+        pytest.skip(f"Firestore emulator not installed at {FIRESTORE_EMULATOR_BIN}: "
+                    "install google-cloud-cli-firestore-emulator")
+    if not shutil.which(os.environ.get("JAVA", "java")):
+        pytest.skip("Java not installed: the Firestore emulator needs a JRE (openjdk-17-jre-headless)")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    host = f"127.0.0.1:{port}"
+    log = tempfile.NamedTemporaryFile(prefix="firestore-emulator-", suffix=".log", delete=False)
+    proc = subprocess.Popen(
+        [str(FIRESTORE_EMULATOR_BIN), "start", "--host=127.0.0.1", f"--port={port}"],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,  # its own group: java is a child
+    )
+    deadline = time.monotonic() + 60
+    while not _emulator_ready(host):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+            tail = Path(log.name).read_text(errors="replace")[-2000:]
+            pytest.fail(f"Firestore emulator did not start on {host}:\n{tail}")
+        time.sleep(0.2)
+    previous = os.environ.get("FIRESTORE_EMULATOR_HOST")
+    os.environ["FIRESTORE_EMULATOR_HOST"] = host
+    try:
+        yield FirestoreEmulator(host, FIRESTORE_TEST_PROJECT)
+    finally:
+        if previous is None:
+            os.environ.pop("FIRESTORE_EMULATOR_HOST", None)
+        else:
+            os.environ["FIRESTORE_EMULATOR_HOST"] = previous
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        log.close()
+        os.unlink(log.name)
+
+
+@pytest.fixture
+def firestore_store(firestore_emulator, settings):
+    """SESSION_STORE=firestore for this test (the whole app: API, consumer, admin), on an
+    emptied emulator database. Returns the store."""
+    from improv.store import get_store, reset_store_cache
+
+    firestore_emulator.reset()
+    settings.SESSION_STORE = "firestore"
+    settings.GCP_PROJECT_ID = firestore_emulator.project
+    settings.FIRESTORE_DATABASE = "(default)"
+    reset_store_cache()
+    yield get_store()
+    reset_store_cache()
