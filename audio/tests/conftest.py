@@ -16,6 +16,9 @@ from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.core.cache import caches
 
+# Imported here, not in a test: importing it runs django.setup(), whose logging config would
+# otherwise replace pytest's capture handlers mid-test.
+from ai4joy.asgi import application
 from emulator.process import EmulatorProcess, start_emulator
 from emulator.tts import synthesize
 from improv.store import get_store
@@ -115,8 +118,6 @@ def voice_cookie(client, voice_user) -> bytes:
 
 def communicator(scene_id: str, cookie: bytes | None, *, origin: bytes = ORIGIN,
                  query: str = "") -> WebsocketCommunicator:
-    from ai4joy.asgi import application
-
     headers = [(b"origin", origin)]
     if cookie:
         headers.append((b"cookie", cookie))
