@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -19,8 +18,8 @@ from aiohttp import WSMsgType, web
 from emulator import live_protocol as lp
 from emulator import partner, speaker
 from emulator.faults import LiveFaults
+from emulator.listener import Action, Interrupt, Listener, Record, UserTurn
 from emulator.state import Conversation, ServerState
-from emulator.vad import Segmenter, SpeechEnded, SpeechStarted
 
 log = logging.getLogger(__name__)
 SETUP_TIMEOUT_S = 30
@@ -31,14 +30,6 @@ _DEADLINE_REASON = "Deadline expired before operation could complete."
 
 class _Closed(Exception):
     """The socket is gone; stop whatever was sending."""
-
-
-@dataclass(frozen=True)
-class UserTurn:
-    text: str
-    heard_s: float = 0.0
-    from_audio: bool = False
-    recorded: bool = False  # clientContent turns are already in the history
 
 
 class LiveSession:
@@ -55,8 +46,7 @@ class LiveSession:
         self._tasks: list[asyncio.Task[Any]] = []
         self._conv: Conversation | None = None
         self._setup: lp.Setup | None = None
-        self._segmenter: Segmenter | None = None
-        self._activity_s: float | None = None  # seconds heard while an explicit activity is open
+        self._listener: Listener | None = None
 
     async def run(self) -> web.WebSocketResponse:
         await self.ws.prepare(self._request)
@@ -101,7 +91,7 @@ class LiveSession:
         if setup.resumption:
             await self._send_handle()
         await self._maybe_fault("ready")
-        self._segmenter = Segmenter(silence_ms=setup.silence_ms)
+        self._listener = Listener(setup)
         self._tasks.append(asyncio.create_task(self._lifetime()))
         self._tasks.append(asyncio.create_task(self._run_turns()))
         await self._read_loop()
@@ -167,44 +157,19 @@ class LiveSession:
                 messages = lp.parse_message(raw)
             except lp.ProtocolError as exc:
                 return await self._close(1007, str(exc)[:120])
+            assert self._listener is not None
             for message in messages:
-                await self._on_message(message)
+                for action in self._listener.hear(message):
+                    self._act(action)
 
-    async def _on_message(self, message: lp.Message) -> None:
-        assert self._segmenter is not None and self._conv is not None
-        if isinstance(message, lp.Audio):
-            if self._setup is not None and self._setup.vad_disabled:
-                # Without automatic detection the service only listens inside an activity.
-                if self._activity_s is not None:
-                    self._activity_s += len(message.pcm) / (2 * message.rate)
-                return
-            for event in self._segmenter.feed(message.pcm, message.rate):
-                if isinstance(event, SpeechStarted):
-                    self._interrupt()
-                elif isinstance(event, SpeechEnded) and event.seconds >= 0.2:
-                    self._queue(UserTurn(text="", heard_s=event.seconds, from_audio=True))
-        elif isinstance(message, lp.ActivityStart):
+    def _act(self, action: Action) -> None:
+        assert self._conv is not None
+        if isinstance(action, Interrupt):
             self._interrupt()
-            self._activity_s = 0.0
-        elif isinstance(message, lp.ActivityEnd):
-            heard = self._activity_s or 0.0
-            self._activity_s = None
-            if heard >= 0.1:
-                self._queue(UserTurn(text="", heard_s=heard, from_audio=True))
-        elif isinstance(message, lp.AudioStreamEnd):
-            for event in self._segmenter.flush():
-                if isinstance(event, SpeechEnded) and event.seconds >= 0.2:
-                    self._queue(UserTurn(text="", heard_s=event.seconds, from_audio=True))
-        elif isinstance(message, lp.Text):
-            self._interrupt()
-            self._queue(UserTurn(text=message.text))
-        elif isinstance(message, lp.ClientContent):
-            for role, text in message.turns:
-                self._conv.add("model" if role == "model" else "user", text)
-            if message.turn_complete:
-                self._interrupt()
-                users = [t for r, t in message.turns if r != "model"]
-                self._queue(UserTurn(text=users[-1] if users else "", recorded=True))
+        elif isinstance(action, Record):
+            self._conv.add(action.role, action.text)
+        else:
+            self._queue(action)
 
     def _queue(self, turn: UserTurn) -> None:
         try:

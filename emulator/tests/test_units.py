@@ -7,6 +7,7 @@ import base64
 import pytest
 
 from emulator import faults, live_protocol, partner, tts
+from emulator.listener import Interrupt, Listener, Record, UserTurn
 from emulator.schema import Inputs, SchemaError, fill
 from emulator.tests.support import silence
 from emulator.vad import Segmenter, SpeechEnded, SpeechStarted
@@ -144,3 +145,19 @@ def test_fault_plan_counts_down() -> None:
     live = plan.take_live()
     assert live.close is not None and live.close[0] == 1008 and "RESOURCE_EXHAUSTED" in live.close[1]
     assert plan.take_live().close is None
+
+
+def test_listener_turn_taking_rules() -> None:
+    manual = live_protocol.Setup(model="m", vad_disabled=True)
+    listener = Listener(manual)
+    one_second = live_protocol.Audio(pcm=silence(1.0, 48000), rate=48000)
+    assert listener.hear(one_second) == []  # outside an activity: not listened to
+    assert listener.hear(live_protocol.ActivityStart()) == [Interrupt()]
+    assert listener.hear(one_second) == []
+    (turn,) = listener.hear(live_protocol.ActivityEnd())
+    assert isinstance(turn, UserTurn) and turn.from_audio and turn.heard_s == pytest.approx(1.0)
+
+    auto = Listener(live_protocol.Setup(model="m"))
+    assert auto.hear(live_protocol.Text("hi")) == [Interrupt(), UserTurn("hi")]
+    seeded = live_protocol.ClientContent(turns=[("user", "a"), ("model", "b")], turn_complete=False)
+    assert auto.hear(seeded) == [Record("user", "a"), Record("model", "b")]
