@@ -71,7 +71,12 @@ class AsyncFirestoreMixin:
         return await self.ascene_get(scene_id)
 
     async def aturn_append(
-        self, scene_id: str, *, speaker: str, text: str, mode: str = "text",
+        self,
+        scene_id: str,
+        *,
+        speaker: str,
+        text: str,
+        mode: str = "text",
         meta: dict[str, Any] | None = None,
     ) -> TurnRecord:
         docs.turn_check(speaker=speaker, text=text, mode=mode, meta=meta)
@@ -82,11 +87,13 @@ class AsyncFirestoreMixin:
                 snap = await ref.get()
             if not snap.exists:
                 raise SceneNotFound(f"no scene {scene_id!r}")
-            index, turn, changes = docs.turn_plan(snap.to_dict(), speaker=speaker, text=text,
-                                                  mode=mode, meta=meta, at=docs.now())
-            batch = db.batch()
-            batch.create(ref.collection(docs.TURNS).document(docs.turn_doc_id(index)), turn)
-            batch.update(ref, changes, option=db.write_option(last_update_time=snap.update_time))
+            index, turn, changes = docs.turn_plan(
+                snap.to_dict(), speaker=speaker, text=text, mode=mode, meta=meta, at=docs.now()
+            )
+            with backend_errors():  # values are encoded here
+                batch = db.batch()
+                batch.create(ref.collection(docs.TURNS).document(docs.turn_doc_id(index)), turn)
+                batch.update(ref, changes, option=db.write_option(last_update_time=snap.update_time))
             if await self._acommit(batch):
                 return docs.turn_record(scene_id, turn)
             await asyncio.sleep(docs.backoff(attempt))
@@ -108,8 +115,9 @@ class AsyncFirestoreMixin:
             await ref.create(doc)
         return docs.audio_record(ref.id, doc)
 
-    async def aaudio_session_update(self, session_id: str, *, resume_handle: str | None = None,
-                                    **increments: int) -> None:
+    async def aaudio_session_update(
+        self, session_id: str, *, resume_handle: str | None = None, **increments: int
+    ) -> None:
         changes: dict[str, Any] = {
             name: firestore.Increment(value) for name, value in docs.check_increments(increments).items()
         }
@@ -127,7 +135,12 @@ class AsyncFirestoreMixin:
             raise
 
     async def aaudio_session_finish(
-        self, session_id: str, *, status: str, close_reason: str, resumable: bool = False,
+        self,
+        session_id: str,
+        *,
+        status: str,
+        close_reason: str,
+        resumable: bool = False,
         **increments: int,
     ) -> AudioSessionRecord:
         docs.check_finish(status, close_reason)
@@ -147,10 +160,17 @@ class AsyncFirestoreMixin:
                     await ref.update(docs.late_counts(counts))
                     snap = await ref.get()
                 return docs.audio_record(session_id, snap.to_dict())
-            changes = docs.audio_finish_changes(doc, status=status, close_reason=close_reason,
-                                                resumable=resumable, increments=counts, at=docs.now())
-            batch = db.batch()
-            batch.update(ref, changes, option=db.write_option(last_update_time=snap.update_time))
+            changes = docs.audio_finish_changes(
+                doc,
+                status=status,
+                close_reason=close_reason,
+                resumable=resumable,
+                increments=counts,
+                at=docs.now(),
+            )
+            with backend_errors():  # values are encoded here
+                batch = db.batch()
+                batch.update(ref, changes, option=db.write_option(last_update_time=snap.update_time))
             if await self._acommit(batch):
                 return docs.audio_record(session_id, {**doc, **changes})
             await asyncio.sleep(docs.backoff(attempt))

@@ -81,22 +81,29 @@ class FirestoreSessionStore(AsyncFirestoreMixin, SessionStore):
 
     # --- scenes ---------------------------------------------------------------------
     def scene_create(
-        self, *, user_id: int, status: str = "mc_welcome", game_slug: str = "", mode: str = "text",
+        self,
+        *,
+        user_id: int,
+        status: str = "mc_welcome",
+        game_slug: str = "",
+        mode: str = "text",
         state: dict[str, Any] | None = None,
     ) -> SceneRecord:
         at = docs.now()
-        doc = docs.scene_new_doc(user_id=user_id, status=status, game_slug=game_slug, mode=mode,
-                                 state=state, at=at)
+        doc = docs.scene_new_doc(
+            user_id=user_id, status=status, game_slug=game_slug, mode=mode, state=state, at=at
+        )
         db = self._db()
         ref = db.collection(docs.SCENES).document()
         user_ref = db.collection(docs.USERS).document(str(user_id))
         for attempt in range(docs.MAX_ATTEMPTS):
             with backend_errors():
                 known = user_ref.get().exists
-            batch = db.batch()
-            if not known:  # the profile is written once, on the user's first scene
-                batch.create(user_ref, docs.user_doc(user_id, at))
-            batch.create(ref, doc)
+            with backend_errors():  # values are encoded here
+                batch = db.batch()
+                if not known:  # the profile is written once, on the user's first scene
+                    batch.create(user_ref, docs.user_doc(user_id, at))
+                batch.create(ref, doc)
             if self._commit(batch):
                 return docs.scene_record(ref.id, doc)
             time.sleep(docs.backoff(attempt))
@@ -132,8 +139,9 @@ class FirestoreSessionStore(AsyncFirestoreMixin, SessionStore):
         return [docs.scene_record(s.id, s.to_dict()) for s in snaps]
 
     def scenes_started_since(self, user_id: int, since: dt.datetime) -> int:
-        query = queries.scenes_started_since(self._db(), docs.check_user_id(user_id),
-                                             docs.check_time(since, "since"))
+        query = queries.scenes_started_since(
+            self._db(), docs.check_user_id(user_id), docs.check_time(since, "since")
+        )
         with backend_errors():
             return first_count(query.count().get())
 
@@ -153,7 +161,12 @@ class FirestoreSessionStore(AsyncFirestoreMixin, SessionStore):
 
     # --- turns ----------------------------------------------------------------------
     def turn_append(
-        self, scene_id: str, *, speaker: str, text: str, mode: str = "text",
+        self,
+        scene_id: str,
+        *,
+        speaker: str,
+        text: str,
+        mode: str = "text",
         meta: dict[str, Any] | None = None,
     ) -> TurnRecord:
         docs.turn_check(speaker=speaker, text=text, mode=mode, meta=meta)
@@ -164,11 +177,13 @@ class FirestoreSessionStore(AsyncFirestoreMixin, SessionStore):
                 snap = ref.get()
             if not snap.exists:
                 raise SceneNotFound(f"no scene {scene_id!r}")
-            index, turn, changes = docs.turn_plan(snap.to_dict(), speaker=speaker, text=text,
-                                                  mode=mode, meta=meta, at=docs.now())
-            batch = db.batch()
-            batch.create(ref.collection(docs.TURNS).document(docs.turn_doc_id(index)), turn)
-            batch.update(ref, changes, option=db.write_option(last_update_time=snap.update_time))
+            index, turn, changes = docs.turn_plan(
+                snap.to_dict(), speaker=speaker, text=text, mode=mode, meta=meta, at=docs.now()
+            )
+            with backend_errors():  # values are encoded here
+                batch = db.batch()
+                batch.create(ref.collection(docs.TURNS).document(docs.turn_doc_id(index)), turn)
+                batch.update(ref, changes, option=db.write_option(last_update_time=snap.update_time))
             if self._commit(batch):
                 return docs.turn_record(scene_id, turn)
             time.sleep(docs.backoff(attempt))
@@ -198,8 +213,9 @@ class FirestoreSessionStore(AsyncFirestoreMixin, SessionStore):
             snap = self._audio_ref(session_id).get()
         return docs.audio_record(snap.id, snap.to_dict()) if snap.exists else None
 
-    def audio_session_update(self, session_id: str, *, resume_handle: str | None = None,
-                             **increments: int) -> None:
+    def audio_session_update(
+        self, session_id: str, *, resume_handle: str | None = None, **increments: int
+    ) -> None:
         changes: dict[str, Any] = {
             name: firestore.Increment(value) for name, value in docs.check_increments(increments).items()
         }
@@ -217,7 +233,12 @@ class FirestoreSessionStore(AsyncFirestoreMixin, SessionStore):
             raise
 
     def audio_session_finish(
-        self, session_id: str, *, status: str, close_reason: str, resumable: bool = False,
+        self,
+        session_id: str,
+        *,
+        status: str,
+        close_reason: str,
+        resumable: bool = False,
         **increments: int,
     ) -> AudioSessionRecord:
         docs.check_finish(status, close_reason)
@@ -237,10 +258,17 @@ class FirestoreSessionStore(AsyncFirestoreMixin, SessionStore):
                     ref.update(docs.late_counts(counts))
                     snap = ref.get()
                 return docs.audio_record(session_id, snap.to_dict())
-            changes = docs.audio_finish_changes(doc, status=status, close_reason=close_reason,
-                                                resumable=resumable, increments=counts, at=docs.now())
-            batch = db.batch()
-            batch.update(ref, changes, option=db.write_option(last_update_time=snap.update_time))
+            changes = docs.audio_finish_changes(
+                doc,
+                status=status,
+                close_reason=close_reason,
+                resumable=resumable,
+                increments=counts,
+                at=docs.now(),
+            )
+            with backend_errors():  # values are encoded here
+                batch = db.batch()
+                batch.update(ref, changes, option=db.write_option(last_update_time=snap.update_time))
             if self._commit(batch):
                 return docs.audio_record(session_id, {**doc, **changes})
             time.sleep(docs.backoff(attempt))
