@@ -6,6 +6,7 @@ database they prepared themselves (see `migrate_database`).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -15,6 +16,9 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Variables of the test process that must not leak into a server started for a test.
@@ -112,3 +116,28 @@ def read_records(path: Path) -> list[dict]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+# --- WebSocket client helpers (the `websockets` library, as a browser stand-in) --------------
+async def next_of_type(ws: ClientConnection, kind: str, timeout: float) -> dict:  # noqa: ASYNC109
+    """The next JSON message of type `kind`, skipping others and binary audio."""
+    async with asyncio.timeout(timeout):
+        while True:
+            raw = await ws.recv()
+            if isinstance(raw, str) and (message := json.loads(raw))["type"] == kind:
+                return message
+
+
+async def until_closed(ws: ClientConnection, since: float, timeout: float) -> dict:  # noqa: ASYNC109
+    """Read until the server closes; note when `reconnect` and the close frame arrived
+    (seconds after `since`, a time.monotonic() value)."""
+    seen: dict = {"reconnect": None, "reconnect_at": None}
+    try:
+        async with asyncio.timeout(timeout):
+            async for raw in ws:
+                if isinstance(raw, str) and (message := json.loads(raw))["type"] == "reconnect":
+                    seen.update(reconnect=message, reconnect_at=time.monotonic() - since)
+    except ConnectionClosed:
+        pass
+    seen.update(closed_at=time.monotonic() - since, code=ws.close_code, reason=ws.close_reason)
+    return seen

@@ -18,10 +18,17 @@ from urllib.parse import urlencode
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import InvalidStatus
 
 from ai4joy.serve import DEFAULT_APP, MAX_MESSAGE_BYTES, daphne_args
-from ai4joy.tests.serving import ServerProcess, base_env, read_records, start_server
+from ai4joy.tests.serving import (
+    ServerProcess,
+    base_env,
+    next_of_type,
+    read_records,
+    start_server,
+    until_closed,
+)
 from audio.protocol import MAX_FRAME_BYTES, CloseCode
 
 CONTRACT_APP = "ai4joy.tests.drain_app:application"
@@ -84,29 +91,6 @@ async def open_client(server: ServerProcess, conn_id: str, **query: str) -> Clie
     ws = await connect(f"{server.ws_base}/ws/audio/scene?{qs}", origin=server.origin, open_timeout=10)
     await next_of_type(ws, "ready", timeout=5)
     return ws
-
-
-async def next_of_type(ws: ClientConnection, kind: str, timeout: float) -> dict:  # noqa: ASYNC109
-    async with asyncio.timeout(timeout):
-        while True:
-            message = json.loads(await ws.recv())
-            if message["type"] == kind:
-                return message
-
-
-async def until_closed(ws: ClientConnection, since: float, timeout: float) -> dict:  # noqa: ASYNC109
-    """Read until the server closes; note when `reconnect` and the close frame arrived."""
-    seen: dict = {"reconnect": None, "reconnect_at": None}
-    try:
-        async with asyncio.timeout(timeout):
-            async for raw in ws:
-                message = json.loads(raw)
-                if message["type"] == "reconnect":
-                    seen.update(reconnect=message, reconnect_at=time.monotonic() - since)
-    except ConnectionClosed:
-        pass
-    seen.update(closed_at=time.monotonic() - since, code=ws.close_code, reason=ws.close_reason)
-    return seen
 
 
 def by_event(records: list[dict], event: str) -> dict[str, dict]:

@@ -221,7 +221,8 @@ async def test_fifty_real_voice_sockets_drain_within_the_grace_period(app_env, a
         reconnect = await next_of_type(ws, "reconnect", timeout=2)
         reconnect_at = time.monotonic() - sent
         # The close follows once the record is saved; 50 at once share one database thread.
-        return {**await until_closed(ws, sent, timeout=8), "reconnect": reconnect, "reconnect_at": reconnect_at}
+        closed = await until_closed(ws, sent, timeout=8)
+        return {**closed, "reconnect": reconnect, "reconnect_at": reconnect_at}
 
     results = await asyncio.gather(*(drained(ws) for ws in sockets))
     code = server.process.wait(timeout=8)
