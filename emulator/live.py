@@ -64,13 +64,17 @@ class LiveSession:
                 self.ws.close_code,
             )
             stats.live_active -= 1
-            for task in self._tasks:
+            tasks = [*self._tasks, *([self._reply_task] if self._reply_task else [])]
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
             if self._conv is not None:
                 self._conv.active = False
             if not self.ws.closed:
-                await self.ws.close()
+                try:
+                    await self.ws.close()
+                except (ConnectionError, RuntimeError):
+                    pass  # the transport is already gone (a dropped-connection fault)
         return self.ws
 
     async def _serve(self) -> None:
@@ -183,15 +187,22 @@ class LiveSession:
             task.cancel()
 
     async def _run_turns(self) -> None:
-        while True:
-            turn = await self._turns.get()
-            spoken = speaker.Spoken(words=[])
-            self._reply_task = asyncio.create_task(self._reply(turn, spoken))
-            await asyncio.wait({self._reply_task})
-            if self._reply_task.cancelled():
-                await self._finish_interrupted(turn, spoken)
-            elif self._reply_task.exception() is not None:
-                raise self._reply_task.exception()  # type: ignore[misc]
+        try:
+            while True:
+                turn = await self._turns.get()
+                spoken = speaker.Spoken(words=[])
+                self._reply_task = task = asyncio.create_task(self._reply(turn, spoken))
+                await asyncio.wait({task})
+                if task.cancelled():
+                    await self._finish_interrupted(turn, spoken)
+                elif (error := task.exception()) is not None:
+                    raise error
+        except _Closed:
+            pass
+        except Exception:
+            # A bug in the emulator: fail the way the real service does, loudly in our log.
+            log.exception("live: reply failed")
+            await self._close(1011, "Internal error encountered.")
 
     async def _reply(self, turn: UserTurn, spoken: speaker.Spoken) -> None:
         assert self._setup is not None and self._conv is not None

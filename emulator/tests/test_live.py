@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import websockets
 from google import genai
 from google.genai import errors, types
 
@@ -163,14 +164,21 @@ async def test_close_mid_reply_surfaces_from_receive(emulator: EmulatorServer) -
     assert caught.value.code == 1011
 
 
-async def test_dropped_connection_is_abnormal_closure(emulator: EmulatorServer) -> None:
-    await arm(emulator, {"type": "live_drop", "when": "turn"})
-    async with asyncio.timeout(TURN_TIMEOUT_S):
-        async with make_client(emulator).aio.live.connect(model=MODEL, config=live_config()) as session:
-            await session.send_realtime_input(text="hello?")
-            with pytest.raises(errors.APIError) as caught:
+@pytest.mark.parametrize("when", ["setup", "ready", "turn", "reply"])
+async def test_dropped_connection_is_abnormal_closure(emulator: EmulatorServer, when: str) -> None:
+    await arm(emulator, {"type": "live_drop", "when": when})
+    # receive() and connect() wrap the closure in APIError; send() raises websockets' own error.
+    with pytest.raises((errors.APIError, websockets.ConnectionClosed)) as caught:
+        async with asyncio.timeout(TURN_TIMEOUT_S):
+            async with make_client(emulator).aio.live.connect(model=MODEL, config=live_config()) as session:
+                await session.send_realtime_input(text="hello?")
                 await receive_turn(session)
-    assert caught.value.code == 1006
+    error = caught.value
+    if isinstance(error, errors.APIError):
+        assert error.code == 1006
+    else:
+        assert error.rcvd is None  # no close frame came from the server
+    assert emulator.state.stats.faults_fired == 1
 
 
 async def test_slow_pongs_trip_a_tight_client_keepalive(emulator: EmulatorServer) -> None:
