@@ -119,6 +119,8 @@ else:
 WAFFLE_FLAG_MODEL = "flags.Flag"
 WAFFLE_CREATE_MISSING_FLAGS = False  # audio_v2 comes from a data migration, off
 WAFFLE_CACHE_NAME = "flags"
+# waffle's 0001 would still create the swapped-out waffle_flag tables; this skips them.
+DATABASE_ROUTERS = ["flags.routers.SwappedWaffleModelsRouter"]
 CACHES["flags"] = {
     **(CACHES["default"] if REDIS_URL else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
                                             "LOCATION": "flags"}),

@@ -13,6 +13,12 @@ from flags.rollout import AUDIO_V2
 
 
 @pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    # Tests here create hundreds of users to find given buckets; real hashing would take minutes.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def clean_flag_cache():
     # Waffle's cache outlives each test's DB rollback; stale flags must not leak between tests.
     caches["flags"].clear()

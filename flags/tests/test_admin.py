@@ -94,8 +94,12 @@ def test_non_staff_are_sent_to_the_admin_login_and_change_nothing(client, make_u
     if who == "player":
         client.force_login(make_user())
     data = {"action": "rollback", "_selected_action": [audio_v2.pk], "apply": "1", "reason": "x"}
-    for response in (client.get(CHANGELIST), client.post(CHANGELIST, data), client.get(LIVE),
-                     client.post(END, {"user_id": 1})):
+    for response in (
+        client.get(CHANGELIST),
+        client.post(CHANGELIST, data),
+        client.get(LIVE),
+        client.post(END, {"user_id": 1}),
+    ):
         assert response.status_code == 302
         assert response["Location"].startswith(reverse("admin:login"))
     assert state() == "0%" and not RolloutChange.objects.exists()

@@ -27,7 +27,10 @@ def test_status_plan_advance_set_rollback(audio_v2, make_user):
     plan = rollout("plan")
     dates = re.findall(r"day (\d+)\s+(\d{4}-\d\d-\d\d)\s+(\d+)%\s+(\w+)", plan)
     assert [(d, p, s) for d, _, p, s in dates] == [
-        ("1", "1", "current"), ("3", "10", "next"), ("7", "50", "planned"), ("14", "100", "planned"),
+        ("1", "1", "current"),
+        ("3", "10", "next"),
+        ("7", "50", "planned"),
+        ("14", "100", "planned"),
     ]
     status = rollout("status")
     assert "stage: day 1 (1%)" in status and "next: 10% (day 3), due" in status
@@ -42,7 +45,9 @@ def test_status_plan_advance_set_rollback(audio_v2, make_user):
 
     rows = list(RolloutChange.objects.order_by("id"))
     assert [(r.action, r.from_state, r.to_state) for r in rows] == [
-        ("advance", "0%", "1%"), ("advance", "1%", "10%"), ("set", "10%", "25%"),
+        ("advance", "0%", "1%"),
+        ("advance", "1%", "10%"),
+        ("set", "10%", "25%"),
         ("rollback", "25%", "off (rolled back)"),
     ]
     assert rows[0].actor == operator

@@ -1,4 +1,4 @@
-"""`manage.py rollout guard`: trips above 10% failed over 10 minutes with enough sessions, not at the edges."""
+"""`manage.py rollout guard`: trips above 10% failed over 10 minutes, at least 20 sessions; edges tested."""
 
 from __future__ import annotations
 
@@ -116,7 +116,9 @@ def test_guard_is_safe_to_run_again_after_tripping(guarded):
 
 def test_guard_that_cannot_read_stats_changes_nothing(guarded, settings):
     settings.ROLLOUT_GUARD_STATS = "flags.tests.test_guard.broken_stats"
-    with pytest.raises(CommandError, match="could not read audio session stats .*store unreachable.*nothing changed"):
+    with pytest.raises(
+        CommandError, match=r"could not read audio session stats .*store unreachable.*nothing changed"
+    ):
         guard()
     assert is_on()
 

@@ -51,7 +51,9 @@ class TinyVoiceConsumer(AsyncWebsocketConsumer):
         if await aaudio_v2_enabled(self.user):
             await self.send(json.dumps({"type": "voice_still_on"}))  # test-only ack
             return
-        await self.send(json.dumps({"type": "error", "code": "voice_off", "message": "Carry on in text mode."}))
+        await self.send(
+            json.dumps({"type": "error", "code": "voice_off", "message": "Carry on in text mode."})
+        )
         await self.close(code=VOICE_OFF)
 
     async def audio_end(self, event):
@@ -69,7 +71,10 @@ async def layer(request, settings):
         settings.CHANNEL_LAYERS = {
             "default": {
                 "BACKEND": "channels_redis.core.RedisChannelLayer",
-                "CONFIG": {"hosts": ["redis://127.0.0.1:6379/0"], "prefix": f"flagstest{uuid.uuid4().hex[:8]}"},
+                "CONFIG": {
+                    "hosts": ["redis://127.0.0.1:6379/0"],
+                    "prefix": f"flagstest{uuid.uuid4().hex[:8]}",
+                },
             }
         }
     else:
@@ -141,15 +146,22 @@ def live_sessions(*, limit: int = 200) -> list[SimpleNamespace]:
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-async def test_admin_lists_live_sessions_and_ends_one_through_the_channel_layer(layer, settings, user_in_bucket,
-                                                                                 make_user):
+async def test_admin_lists_live_sessions_and_ends_one_through_the_channel_layer(
+    layer, settings, user_in_bucket, make_user
+):
     settings.ROLLOUT_LIVE_SESSIONS = "flags.tests.test_live.live_sessions"
     await setup_flag(100)
     player = await database_sync_to_async(user_in_bucket)(0, 10_000)
     bystander = await database_sync_to_async(user_in_bucket)(0, 10_000)
     LIVE[:] = [
-        SimpleNamespace(id="as-1", user_id=player.pk, scene_id="scene-9", status="active", instance="audio-1:7",
-                        created_at=dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)),
+        SimpleNamespace(
+            id="as-1",
+            user_id=player.pk,
+            scene_id="scene-9",
+            status="active",
+            instance="audio-1:7",
+            created_at=dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC),
+        ),
     ]
     playing, watching = await connect(player), await connect(bystander)
     admin = await database_sync_to_async(make_user)(is_staff=True, is_superuser=True)
@@ -162,9 +174,15 @@ async def test_admin_lists_live_sessions_and_ends_one_through_the_channel_layer(
     assert player.get_username() in html and "scene-9" in html and "2026-03-02 09:00:00" in html
     assert "End session" in html
 
-    response = await sync_to_async(client.post)("/admin/flags/flag/live-sessions/end/", {"user_id": player.pk})
+    response = await sync_to_async(client.post)(
+        "/admin/flags/flag/live-sessions/end/", {"user_id": player.pk}
+    )
     assert response.status_code == 302
-    assert await playing.receive_json_from(timeout=5) == {"type": "error", "code": "ended", "message": "admin"}
+    assert await playing.receive_json_from(timeout=5) == {
+        "type": "error",
+        "code": "ended",
+        "message": "admin",
+    }
     assert await playing.receive_output(timeout=5) == {"type": "websocket.close", "code": 1000}
     assert await watching.receive_nothing(timeout=0.2)  # only that user's session
     await watching.disconnect()

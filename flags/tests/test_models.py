@@ -54,7 +54,9 @@ def test_hundred_percent_is_everyone_and_anonymous_users_are_never_in(audio_v2):
     rollout_set(percent=100, actor_label="test")
     flag = Flag.get(AUDIO_V2)
     assert flag.everyone is True and flag.state_label == "100% (everyone)"
-    assert flag.is_active_for_user(plain_user(next(pk for pk in range(1, 10**6) if bucket(AUDIO_V2, pk) == 9999)))
+    assert flag.is_active_for_user(
+        plain_user(next(pk for pk in range(1, 10**6) if bucket(AUDIO_V2, pk) == 9999))
+    )
     assert audio_v2_enabled(AnonymousUser()) is False
     assert audio_v2_enabled(None) is False
 

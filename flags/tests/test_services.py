@@ -41,7 +41,7 @@ def test_advance_walks_the_plan_on_its_dates(audio_v2, user):
         rollout_advance(actor=user, now=at_day(5))
     assert rollout_advance(actor=user, now=at_day(5), force=True, reason="looks great").to_state == "50%"
     assert rollout_advance(actor=user, now=at_day(14)).to_state == "100% (everyone)"
-    with pytest.raises(RolloutError, match="already at 100% .*last stage"):
+    with pytest.raises(RolloutError, match=r"already at 100% .*last stage"):
         rollout_advance(actor=user, now=at_day(20))
 
     rows = list(RolloutChange.objects.order_by("at", "id"))
