@@ -177,6 +177,7 @@ async def test_dropped_connection_is_abnormal_closure(emulator: EmulatorServer, 
     if isinstance(error, errors.APIError):
         assert error.code == 1006
     else:
+        assert isinstance(error, websockets.ConnectionClosed)
         assert error.rcvd is None  # no close frame came from the server
     assert emulator.state.stats.faults_fired == 1
 
