@@ -125,8 +125,13 @@ class LiveRelay:
         await self._conn.close()
         if self._browser_open:
             self._browser_open = False
-            with contextlib.suppress(Exception):
-                await self._browser.close(protocol.CLOSE_REASONS.get(reason, protocol.CloseCode.NORMAL))
+            # A plain int: autobahn (under Daphne) refuses an IntEnum close code.
+            code = int(protocol.CLOSE_REASONS.get(reason, protocol.CloseCode.NORMAL))
+            try:
+                await self._browser.close(code)
+            except Exception:
+                log.warning("could not close the browser socket", exc_info=True,
+                            extra={"event": "audio_close_failed", "session_id": self.record_id})
 
     async def _guard(self, coro: Any) -> None:
         try:
