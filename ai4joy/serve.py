@@ -53,6 +53,7 @@ MAX_MESSAGE_BYTES = 256 * 1024
 # The app closes a voice socket at WEBSOCKET_TIMEOUT with a warning first; Daphne's own cap
 # (a bare 1000) must never fire before it.
 WEBSOCKET_TIMEOUT_MARGIN_S = 60
+CLOUD_RUN_GRACE_S = 10
 # Time the cancelled leftovers get to run their `finally` blocks, inside DRAIN_TIMEOUT.
 CANCEL_GRACE_S = 0.5
 _APP_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
@@ -110,6 +111,9 @@ class DrainingServer(Server):
             drain_timeout = float(settings.DRAIN_TIMEOUT)
         if drain_timeout <= 0:
             raise ValueError("DRAIN_TIMEOUT must be a positive number of seconds")
+        if drain_timeout > CLOUD_RUN_GRACE_S - 1:
+            log.warning("DRAIN_TIMEOUT=%ss leaves no room inside Cloud Run's %ss between SIGTERM and SIGKILL",
+                        drain_timeout, CLOUD_RUN_GRACE_S)
         self.drain_timeout = drain_timeout
         self.draining = False
         self._cut_short = False

@@ -71,7 +71,9 @@ class ContractConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         message = json.loads(text_data or "{}")
-        if message.get("type") == "text":
+        if message.get("type") == "close":  # any code: the protocol decides what may be sent
+            await self.close(code=message["code"], reason=message.get("reason"))
+        elif message.get("type") == "text":
             await write({"event": "turn", "id": self.conn_id, "text": message["text"]})
             await self.send(json.dumps({"type": "transcript", "role": "user", "text": message["text"],
                                         "final": True}))

@@ -101,6 +101,28 @@ def wait_exit(server: ServerProcess, timeout: float) -> int:
     return server.process.wait(timeout=timeout)
 
 
+# --- close codes and reasons -----------------------------------------------------------------
+@pytest.mark.parametrize(("code", "reason"), [(4012, "server restarting"), (1012, "service restart"),
+                                              (1000, "")])
+async def test_the_apps_close_code_and_reason_reach_the_client(serve, code, reason):
+    server = serve()
+    ws = await open_client(server, "closer")
+    await ws.send(json.dumps({"type": "close", "code": code, "reason": reason}))
+    seen = await until_closed(ws, time.monotonic(), timeout=5)
+    assert (seen["code"], seen["reason"]) == (code, reason)
+    server.sigterm()
+    assert wait_exit(server, timeout=8) == 0
+
+
+async def test_a_close_code_no_server_may_send_becomes_1011(serve):
+    server = serve()
+    ws = await open_client(server, "bad-closer")
+    await ws.send(json.dumps({"type": "close", "code": 1006, "reason": "reserved"}))
+    assert (await until_closed(ws, time.monotonic(), timeout=5))["code"] == 1011
+    server.sigterm()
+    assert wait_exit(server, timeout=8) == 0
+
+
 # --- the drain ------------------------------------------------------------------------------
 async def test_sigterm_tells_every_socket_to_reconnect_saves_everything_and_exits_0(serve, records_file):
     server = serve(DRAIN_TIMEOUT="8")
