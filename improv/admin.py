@@ -42,7 +42,16 @@ class TurnInline(admin.TabularInline):
 
 @admin.register(Scene)
 class SceneAdmin(admin.ModelAdmin):
-    list_display = ("id", "user", "status", "game_slug", "mode", "turn_count", "created_at", "last_activity_at")
+    list_display = (
+        "id",
+        "user",
+        "status",
+        "game_slug",
+        "mode",
+        "turn_count",
+        "created_at",
+        "last_activity_at",
+    )
     list_filter = ("status", "mode", "game_slug")
     search_fields = ("id", "user__email", "suggestion")
     date_hierarchy = "created_at"

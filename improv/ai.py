@@ -52,7 +52,9 @@ def _principle_enum(slugs: tuple[str, ...]) -> type[enum.Enum]:
 
 
 @lru_cache(maxsize=8)
-def coach_schemas(slugs: tuple[str, ...]) -> tuple[type[BaseModel], type[BaseModel], type[BaseModel], type[BaseModel]]:
+def coach_schemas(
+    slugs: tuple[str, ...],
+) -> tuple[type[BaseModel], type[BaseModel], type[BaseModel], type[BaseModel]]:
     """(CoachNote, PartnerTurnWithCoach, RoomWithCoach, CoachReview) for the current principles."""
     slug_enum = _principle_enum(slugs)
 
@@ -96,18 +98,30 @@ def _parse(response: Any, schema: type[T], purpose: str) -> T | None:
     try:  # the SDK leaves `parsed` empty when its own validation failed; say why in the log
         return schema.model_validate_json(response.text or "")
     except (ValidationError, ValueError, TypeError) as exc:
-        log.warning("model reply did not match the schema", extra={
-            "event": "gemini_error", "kind": "text", "status": "bad_reply", "purpose": purpose,
-            "error": type(exc).__name__,
-        })
+        log.warning(
+            "model reply did not match the schema",
+            extra={
+                "event": "gemini_error",
+                "kind": "text",
+                "status": "bad_reply",
+                "purpose": purpose,
+                "error": type(exc).__name__,
+            },
+        )
         return None
 
 
 def _failed(exc: BaseException, purpose: str) -> GeminiUnavailable:
     status: Any = getattr(exc, "code", None) if isinstance(exc, genai_errors.APIError) else type(exc).__name__
-    log.warning("text model call failed", extra={
-        "event": "gemini_error", "kind": "text", "status": status, "purpose": purpose,
-    })
+    log.warning(
+        "text model call failed",
+        extra={
+            "event": "gemini_error",
+            "kind": "text",
+            "status": status,
+            "purpose": purpose,
+        },
+    )
     retry_after = 30 if status == 429 else 5
     return GeminiUnavailable(retry_after=retry_after)
 

@@ -141,15 +141,27 @@ def _errors(view: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _turn(t: TurnRecord) -> dict[str, Any]:
-    return {"index": t.index, "speaker": t.speaker, "text": t.text, "mode": t.mode,
-            "turn": t.meta.get("turn"), "created_at": t.created_at}
+    return {
+        "index": t.index,
+        "speaker": t.speaker,
+        "text": t.text,
+        "mode": t.mode,
+        "turn": t.meta.get("turn"),
+        "created_at": t.created_at,
+    }
 
 
 def _summary(scene: Any) -> dict[str, Any]:
     return {
-        "id": scene.id, "status": scene.status, "game": scene.game_slug, "suggestion": scene.suggestion,
-        "mode": scene.mode, "turn_count": scene.turn_count, "created_at": scene.created_at,
-        "last_activity_at": scene.last_activity_at, "ended_at": scene.ended_at,
+        "id": scene.id,
+        "status": scene.status,
+        "game": scene.game_slug,
+        "suggestion": scene.suggestion,
+        "mode": scene.mode,
+        "turn_count": scene.turn_count,
+        "created_at": scene.created_at,
+        "last_activity_at": scene.last_activity_at,
+        "ended_at": scene.ended_at,
         "url": reverse("scene-stage", args=[scene.id]),
     }
 
@@ -157,10 +169,18 @@ def _summary(scene: Any) -> dict[str, Any]:
 def _scene(scene: Any) -> dict[str, Any]:
     view = selectors.scene_view(scene)
     return {
-        **_summary(scene), "status_label": view.status_label, "game_name": view.game.name if view.game else "",
-        "turns_total": view.turns_total, "phase": view.phase, "pending_reply": view.pending_reply,
-        "actions": sorted(view.actions), "room": view.room, "room_history": view.room_history,
-        "coach_notes": view.coach_notes, "review": view.review, "turns": [_turn(t) for t in view.transcript],
+        **_summary(scene),
+        "status_label": view.status_label,
+        "game_name": view.game.name if view.game else "",
+        "turns_total": view.turns_total,
+        "phase": view.phase,
+        "pending_reply": view.pending_reply,
+        "actions": sorted(view.actions),
+        "room": view.room,
+        "room_history": view.room_history,
+        "coach_notes": view.coach_notes,
+        "review": view.review,
+        "turns": [_turn(t) for t in view.transcript],
     }
 
 
@@ -168,9 +188,13 @@ def _result(outcome: TurnOutcome, user: Any) -> dict[str, Any]:
     names = selectors.principle_names()
     scene = selectors.scene_for_user(scene_id=outcome.scene_id, user=user)
     return {
-        "turn_number": outcome.turn_number, "phase": outcome.phase, "phase_changed": outcome.phase_changed,
-        "status": outcome.status, "scene_complete": outcome.scene_complete,
-        "partner": _turn(outcome.partner) if outcome.partner else None, "room": outcome.room,
+        "turn_number": outcome.turn_number,
+        "phase": outcome.phase,
+        "phase_changed": outcome.phase_changed,
+        "status": outcome.status,
+        "scene_complete": outcome.scene_complete,
+        "partner": _turn(outcome.partner) if outcome.partner else None,
+        "room": outcome.room,
         "coach_notes": [{**n, "principle_name": names.get(n["principle"], "")} for n in outcome.coach_notes],
         "scene": _scene(scene),
     }
@@ -207,11 +231,16 @@ def scene_detail(request: HttpRequest, scene_id: str) -> Any:
 @router.post("/scenes/{scene_id}/game", response={200: SceneOut, **ERRORS}, summary="Choose the game")
 @_errors
 def scene_game(request: HttpRequest, scene_id: str, body: ChooseGameIn) -> Any:
-    return _scene(services.scene_choose_game(user=request.user, scene_id=scene_id, game_slug=body.game.strip()))
+    return _scene(
+        services.scene_choose_game(user=request.user, scene_id=scene_id, game_slug=body.game.strip())
+    )
 
 
-@router.post("/scenes/{scene_id}/suggestion", response={200: SceneOut, **ERRORS},
-             summary="Take the audience's suggestion and start the scene")
+@router.post(
+    "/scenes/{scene_id}/suggestion",
+    response={200: SceneOut, **ERRORS},
+    summary="Take the audience's suggestion and start the scene",
+)
 @_errors
 def scene_suggestion(request: HttpRequest, scene_id: str) -> Any:
     return _scene(services.scene_take_suggestion(user=request.user, scene_id=scene_id))
@@ -220,18 +249,26 @@ def scene_suggestion(request: HttpRequest, scene_id: str) -> Any:
 @router.post("/scenes/{scene_id}/turns", response={200: TurnResultOut, **ERRORS}, summary="Say a line")
 @_errors
 def scene_turn(request: HttpRequest, scene_id: str, body: LineIn) -> Any:
-    return _result(services.turn_text_record(user=request.user, scene_id=scene_id, text=body.text), request.user)
+    return _result(
+        services.turn_text_record(user=request.user, scene_id=scene_id, text=body.text), request.user
+    )
 
 
-@router.post("/scenes/{scene_id}/turns/retry", response={200: TurnResultOut, **ERRORS},
-             summary="Ask the partner again for a reply that failed")
+@router.post(
+    "/scenes/{scene_id}/turns/retry",
+    response={200: TurnResultOut, **ERRORS},
+    summary="Ask the partner again for a reply that failed",
+)
 @_errors
 def scene_turn_retry(request: HttpRequest, scene_id: str) -> Any:
     return _result(services.turn_retry(user=request.user, scene_id=scene_id), request.user)
 
 
-@router.post("/scenes/{scene_id}/end", response={200: SceneOut, **ERRORS},
-             summary="End the scene and get the coach's review")
+@router.post(
+    "/scenes/{scene_id}/end",
+    response={200: SceneOut, **ERRORS},
+    summary="End the scene and get the coach's review",
+)
 @_errors
 def scene_finish(request: HttpRequest, scene_id: str) -> Any:
     return _scene(services.scene_end(user=request.user, scene_id=scene_id))

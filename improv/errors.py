@@ -56,7 +56,9 @@ class GeminiUnavailable(ImprovError):
 
     def __init__(self, detail: str = "", *, retry_after: int = 5, **extra: object) -> None:
         super().__init__(
-            detail or "Your scene partner is unavailable right now. Your line is saved; try again in a moment.",
-            retry_after=retry_after, **extra,
+            detail
+            or "Your scene partner is unavailable right now. Your line is saved; try again in a moment.",
+            retry_after=retry_after,
+            **extra,
         )
         self.retry_after = retry_after

@@ -44,7 +44,8 @@ def clean_line(text: object) -> str:
     limit = max_line_chars()
     if len(text) > limit:
         raise InvalidLine(
-            f"Your line is {len(text)} characters; keep it to {limit} or fewer. Short lines make better scenes.",
+            f"Your line is {len(text)} characters; keep it to {limit} or fewer. "
+            "Short lines make better scenes.",
             max_chars=limit,
         )
     if looks_like_injection(text):

@@ -128,7 +128,9 @@ class Turn(models.Model):
 
 class AudioSession(models.Model):
     id = models.CharField(primary_key=True, max_length=32, default=new_id, editable=False)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="audio_sessions")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="audio_sessions"
+    )
     scene = models.ForeignKey(Scene, on_delete=models.CASCADE, related_name="audio_sessions")
     status = models.CharField(max_length=8, default="active")
     instance = models.CharField(max_length=120, blank=True)

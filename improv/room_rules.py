@@ -28,8 +28,9 @@ def _clamp(value: float) -> int:
     return max(1, min(10, round(value)))
 
 
-def room_from_exchange(user_text: str, partner_text: str, *, previous: dict[str, Any] | None = None,
-                       interrupted: bool = False) -> dict[str, Any]:
+def room_from_exchange(
+    user_text: str, partner_text: str, *, previous: dict[str, Any] | None = None, interrupted: bool = False
+) -> dict[str, Any]:
     user, partner = user_text.strip(), partner_text.strip()
     energy = 5.0 + min(2, (user + partner).count("!")) + (1 if interrupted else 0)
     energy += 1 if 25 <= len(user) <= 300 else (-1 if len(user) < 8 else 0)
@@ -50,7 +51,9 @@ def room_from_exchange(user_text: str, partner_text: str, *, previous: dict[str,
     return {"energy": e, "engagement": g, "mood": mood}
 
 
-def coach_pick(principles: Sequence[Any], *, turn_number: int, user_lines: Sequence[str]) -> dict[str, Any] | None:
+def coach_pick(
+    principles: Sequence[Any], *, turn_number: int, user_lines: Sequence[str]
+) -> dict[str, Any] | None:
     """A principle's coaching tip chosen from what the player has been doing."""
     usable = {p.slug: p for p in principles if p.coaching_tips}
     if not usable:

@@ -115,17 +115,29 @@ def scene_view(scene: SceneRecord) -> SceneView:
     names = principle_names()
     transcript = [t for t in turns if t.speaker != "coach"]
     notes = [
-        {"turn": t.meta.get("turn"), "principle": t.meta.get("principle", ""),
-         "principle_name": names.get(t.meta.get("principle", ""), ""), "text": t.text}
-        for t in turns if t.speaker == "coach"
+        {
+            "turn": t.meta.get("turn"),
+            "principle": t.meta.get("principle", ""),
+            "principle_name": names.get(t.meta.get("principle", ""), ""),
+            "text": t.text,
+        }
+        for t in turns
+        if t.speaker == "coach"
     ]
     history = [r for r in scene.state.get("room_history", []) if isinstance(r, dict)]
     pending = scene.status == lifecycle.ACTIVE and pending_reply(turns)
     return SceneView(
-        scene=scene, game=game_by_slug(scene.game_slug), transcript=transcript, coach_notes=notes,
-        room=scene.state.get("room"), room_history=history, review=scene.state.get("review"),
-        phase=scene.state.get("phase", lifecycle.SUPPORTIVE), pending_reply=pending,
-        turns_total=lifecycle.scene_turns(), status_label=lifecycle.STATUS_LABELS.get(scene.status, scene.status),
+        scene=scene,
+        game=game_by_slug(scene.game_slug),
+        transcript=transcript,
+        coach_notes=notes,
+        room=scene.state.get("room"),
+        room_history=history,
+        review=scene.state.get("review"),
+        phase=scene.state.get("phase", lifecycle.SUPPORTIVE),
+        pending_reply=pending,
+        turns_total=lifecycle.scene_turns(),
+        status_label=lifecycle.STATUS_LABELS.get(scene.status, scene.status),
         actions=_actions(scene, pending),
     )
 

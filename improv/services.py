@@ -53,13 +53,20 @@ def scene_start(*, user: Any, game_slug: str = "") -> SceneRecord:
     store = get_store()
     day_limit, open_limit = int(settings.IMPROV_SCENES_PER_DAY), int(settings.IMPROV_MAX_OPEN_SCENES)
     if store.scenes_started_since(user.pk, timezone.now() - dt.timedelta(days=1)) >= day_limit:
-        raise LimitReached(f"You have started {day_limit} scenes in the last 24 hours. Take a bow and come "
-                           "back tomorrow.", limit="scenes_per_day", max=day_limit)
+        raise LimitReached(
+            f"You have started {day_limit} scenes in the last 24 hours. Take a bow and come back tomorrow.",
+            limit="scenes_per_day",
+            max=day_limit,
+        )
     if store.scenes_open_count(user.pk) >= open_limit:
-        raise LimitReached(f"You already have {open_limit} scenes open. Finish or end one first.",
-                           limit="open_scenes", max=open_limit)
-    scene = store.scene_create(user_id=user.pk, status=lifecycle.MC_WELCOME,
-                               state={"phase": lifecycle.SUPPORTIVE})
+        raise LimitReached(
+            f"You already have {open_limit} scenes open. Finish or end one first.",
+            limit="open_scenes",
+            max=open_limit,
+        )
+    scene = store.scene_create(
+        user_id=user.pk, status=lifecycle.MC_WELCOME, state={"phase": lifecycle.SUPPORTIVE}
+    )
     store.turn_append(scene.id, speaker="mc", text=prompts.mc_welcome(user.first_name or ""))
     scene = store.scene_update(scene.id, status=lifecycle.GAME_SELECTION)
     log.info("scene started", extra={"event": "scene_started", "scene_id": scene.id})
@@ -76,8 +83,12 @@ def scene_choose_game(*, user: Any, scene_id: str, game_slug: str) -> SceneRecor
         raise UnknownGame(f"There is no game called {game_slug!r}.")
     store = get_store()
     store.turn_append(scene.id, speaker="mc", text=prompts.mc_game_intro(game))
-    return store.scene_update(scene.id, game_slug=game.slug, status=lifecycle.SUGGESTION,
-                              state={**scene.state, "game_name": game.name})
+    return store.scene_update(
+        scene.id,
+        game_slug=game.slug,
+        status=lifecycle.SUGGESTION,
+        state={**scene.state, "game_name": game.name},
+    )
 
 
 def scene_take_suggestion(*, user: Any, scene_id: str) -> SceneRecord:
@@ -91,15 +102,21 @@ def scene_take_suggestion(*, user: Any, scene_id: str) -> SceneRecord:
     shout = ai.generate(
         purpose="suggestion",
         system=prompts.suggestion_system_instruction(game=game, archetype_name=name, archetype_style=style),
-        messages=[("user", prompts.SUGGESTION_REQUEST)], schema=ai.AudienceShout,
+        messages=[("user", prompts.SUGGESTION_REQUEST)],
+        schema=ai.AudienceShout,
     )
     suggestion = " ".join(shout.suggestion.split())[:120].strip(" .\"'") or "a surprise"
     store = get_store()
-    store.turn_append(scene.id, speaker="audience", text=suggestion,
-                      meta={"archetype": archetype.slug if archetype else ""})
+    store.turn_append(
+        scene.id, speaker="audience", text=suggestion, meta={"archetype": archetype.slug if archetype else ""}
+    )
     store.turn_append(scene.id, speaker="mc", text=prompts.mc_lights_up(suggestion, name))
-    return store.scene_update(scene.id, suggestion=suggestion, status=lifecycle.ACTIVE,
-                              state={**scene.state, "phase": lifecycle.SUPPORTIVE, "suggestion_by": name})
+    return store.scene_update(
+        scene.id,
+        suggestion=suggestion,
+        status=lifecycle.ACTIVE,
+        state={**scene.state, "phase": lifecycle.SUPPORTIVE, "suggestion_by": name},
+    )
 
 
 def scene_end(*, user: Any, scene_id: str) -> SceneRecord:
@@ -120,8 +137,9 @@ def scene_end(*, user: Any, scene_id: str) -> SceneRecord:
     turns = store.turns_list(scene.id)
     review = _review(scene, turns) if any(t.speaker == "user" for t in turns) else None
     log.info("scene closed", extra={"event": "scene_closed", "scene_id": scene.id, "turns": scene.turn_count})
-    return store.scene_update(scene.id, status=lifecycle.CLOSED, ended_at=timezone.now(),
-                              state={**scene.state, "review": review})
+    return store.scene_update(
+        scene.id, status=lifecycle.CLOSED, ended_at=timezone.now(), state={**scene.state, "review": review}
+    )
 
 
 def scene_expire(*, scene: SceneRecord) -> SceneRecord:
@@ -155,8 +173,11 @@ def turn_text_record(*, user: Any, scene_id: str, text: str) -> TurnOutcome:
     _require(scene, lifecycle.TURN_FROM, "say a line")
     store = get_store()
     if pending_reply(store.turns_list(scene.id)):
-        raise WrongState("Your partner still owes you a reply to your last line. Retry it first.",
-                         status=scene.status, retry=True)
+        raise WrongState(
+            "Your partner still owes you a reply to your last line. Retry it first.",
+            status=scene.status,
+            retry=True,
+        )
     store.turn_append(scene.id, speaker="user", text=line, mode="text")
     return _partner_reply(store.scene_get(scene.id))
 
@@ -180,8 +201,11 @@ def _slugs(principles: list[Principle]) -> tuple[str, ...]:
 
 def _history(turns: list[TurnRecord]) -> list[tuple[str, str]]:
     # The last 24 exchanges are plenty of context for a 15-turn scene and bound the prompt size.
-    lines = [(("user" if t.speaker == "user" else "model"), t.text)
-             for t in turns if t.speaker in ("user", "partner")]
+    lines = [
+        (("user" if t.speaker == "user" else "model"), t.text)
+        for t in turns
+        if t.speaker in ("user", "partner")
+    ]
     return lines[-24:]
 
 
@@ -192,7 +216,10 @@ def _partner_reply(scene: SceneRecord) -> TurnOutcome:
     phase = lifecycle.partner_phase(n)
     principles = _principles()
     system = prompts.partner_system_instruction(
-        game=game_by_slug(scene.game_slug), suggestion=scene.suggestion, phase=phase, turn_number=n,
+        game=game_by_slug(scene.game_slug),
+        suggestion=scene.suggestion,
+        phase=phase,
+        turn_number=n,
         total_turns=lifecycle.scene_turns(),
     )
     schema: type[ai.BaseModel] = ai.PartnerTurn
@@ -204,12 +231,16 @@ def _partner_reply(scene: SceneRecord) -> TurnOutcome:
     latency_ms = int((timezone.now() - started).total_seconds() * 1000)
     coach = getattr(reply, "coach", None)
     return _turn_finish(
-        scene, partner_text=reply.line.strip(), mode="text", room=reply.room.model_dump(),
-        coach=_coach_dict(coach, principles) if coach else None, meta={"latency_ms": latency_ms},
+        scene,
+        partner_text=reply.line.strip(),
+        mode="text",
+        room=reply.room.model_dump(),
+        coach=_coach_dict(coach) if coach else None,
+        meta={"latency_ms": latency_ms},
     )
 
 
-def _coach_dict(note: Any, principles: list[Principle]) -> dict[str, Any]:
+def _coach_dict(note: Any) -> dict[str, Any]:
     slug = getattr(note.principle, "value", note.principle)
     return {"principle": slug, "text": note.note.strip()}
 
@@ -217,9 +248,16 @@ def _coach_dict(note: Any, principles: list[Principle]) -> dict[str, Any]:
 ROOM_HISTORY_MAX = 60
 
 
-def _turn_finish(scene: SceneRecord, *, partner_text: str, mode: str, room: dict[str, Any],
-                 coach: dict[str, Any] | None, meta: dict[str, Any],
-                 partner_saved: TurnRecord | None = None) -> TurnOutcome:
+def _turn_finish(
+    scene: SceneRecord,
+    *,
+    partner_text: str,
+    mode: str,
+    room: dict[str, Any],
+    coach: dict[str, Any] | None,
+    meta: dict[str, Any],
+    partner_saved: TurnRecord | None = None,
+) -> TurnOutcome:
     """Record the partner's answer to user turn `scene.turn_count` and advance the scene.
 
     `partner_saved`: the caller (the voice relay) already stored the partner's line.
@@ -228,27 +266,49 @@ def _turn_finish(scene: SceneRecord, *, partner_text: str, mode: str, room: dict
     n = scene.turn_count
     phase = lifecycle.partner_phase(n)
     previous_phase = scene.state.get("phase", lifecycle.SUPPORTIVE)
-    room = {"energy": int(room["energy"]), "engagement": int(room["engagement"]),
-            "mood": str(room["mood"])[:40], "turn": n}
+    room = {
+        "energy": int(room["energy"]),
+        "engagement": int(room["engagement"]),
+        "mood": str(room["mood"])[:40],
+        "turn": n,
+    }
     partner = partner_saved or store.turn_append(
-        scene.id, speaker="partner", text=partner_text, mode=mode,
+        scene.id,
+        speaker="partner",
+        text=partner_text,
+        mode=mode,
         meta={**meta, "turn": n, "phase": phase, "room": room},
     )
     notes: list[dict[str, Any]] = []
     if coach:
-        store.turn_append(scene.id, speaker="coach", text=coach["text"],
-                          meta={"turn": n, "principle": coach["principle"], "kind": "note"})
+        store.turn_append(
+            scene.id,
+            speaker="coach",
+            text=coach["text"],
+            meta={"turn": n, "principle": coach["principle"], "kind": "note"},
+        )
         notes.append({"turn": n, **coach})
     complete = lifecycle.scene_is_complete(n)
     status = lifecycle.SCENE_COMPLETE if complete else scene.status
     if complete:
         store.turn_append(scene.id, speaker="mc", text=prompts.mc_scene_over())
     history = [*scene.state.get("room_history", []), room][-ROOM_HISTORY_MAX:]
-    store.scene_update(scene.id, status=status, mode=mode,
-                       state={**scene.state, "phase": phase, "room": room, "room_history": history})
+    store.scene_update(
+        scene.id,
+        status=status,
+        mode=mode,
+        state={**scene.state, "phase": phase, "room": room, "room_history": history},
+    )
     return TurnOutcome(
-        scene_id=scene.id, turn_number=n, phase=phase, phase_changed=phase != previous_phase, status=status,
-        scene_complete=complete, room=room, partner=partner, coach_notes=notes,
+        scene_id=scene.id,
+        turn_number=n,
+        phase=phase,
+        phase_changed=phase != previous_phase,
+        status=status,
+        scene_complete=complete,
+        room=room,
+        partner=partner,
+        coach_notes=notes,
         coach=notes[-1]["text"] if notes else "",
     )
 
@@ -259,21 +319,27 @@ def _review(scene: SceneRecord, turns: list[TurnRecord]) -> dict[str, Any]:
     schema = ai.coach_schemas(_slugs(principles))[3]
     review = ai.generate(
         purpose="review",
-        system=prompts.review_system_instruction(principles, game=game_by_slug(scene.game_slug),
-                                                 suggestion=scene.suggestion),
-        messages=[("user", prompts.transcript_text(turns))], schema=schema,
+        system=prompts.review_system_instruction(
+            principles, game=game_by_slug(scene.game_slug), suggestion=scene.suggestion
+        ),
+        messages=[("user", prompts.transcript_text(turns))],
+        schema=schema,
     )
 
     def notes(items: list[Any]) -> list[dict[str, str]]:
         out = []
         for item in items:
             slug = getattr(item.principle, "value", item.principle)
-            out.append({"principle": slug, "principle_name": names.get(slug, slug), "text": item.note.strip()})
+            out.append(
+                {"principle": slug, "principle_name": names.get(slug, slug), "text": item.note.strip()}
+            )
         return out
 
     return {
-        "overall_feedback": review.overall_feedback.strip(), "strengths": notes(review.strengths),
-        "growth": notes(review.growth), "next_tip": review.next_tip.strip(),
+        "overall_feedback": review.overall_feedback.strip(),
+        "strengths": notes(review.strengths),
+        "growth": notes(review.growth),
+        "next_tip": review.next_tip.strip(),
         "created_at": timezone.now().isoformat(),
     }
 
@@ -282,6 +348,15 @@ def _review(scene: SceneRecord, turns: list[TurnRecord]) -> dict[str, Any]:
 from improv.voice_turns import avoice_turn_record, voice_turn_record  # noqa: E402
 
 __all__ = [
-    "TurnOutcome", "avoice_turn_record", "scene_choose_game", "scene_end", "scene_expire", "scene_start",
-    "scene_take_suggestion", "scenes_expire_stale", "turn_retry", "turn_text_record", "voice_turn_record",
+    "TurnOutcome",
+    "avoice_turn_record",
+    "scene_choose_game",
+    "scene_end",
+    "scene_expire",
+    "scene_start",
+    "scene_take_suggestion",
+    "scenes_expire_stale",
+    "turn_retry",
+    "turn_text_record",
+    "voice_turn_record",
 ]

@@ -65,12 +65,22 @@ def scene_stage(request: HttpRequest, scene_id: str) -> HttpResponse:
         raise Http404("No such scene.") from None
     view = selectors.scene_view(scene)
     voice_enabled = scene.is_open and audio_v2_enabled(request.user) and _voice_panel_available()
-    return render(request, "improv/stage.html", {
-        "view": view, "scene": scene, "games": selectors.games_list() if "choose_game" in view.actions else [],
-        "draft": request.session.pop(_draft_key(scene.id), ""), "max_chars": max_line_chars(),
-        "voice_enabled": voice_enabled, "voice_panel_template": VOICE_PANEL, "mode": "voice" if voice_enabled else "text",
-        "ws_url": f"/ws/audio/{scene.id}",
-    })
+    return render(
+        request,
+        "improv/stage.html",
+        {
+            "view": view,
+            "scene": scene,
+            "games": selectors.games_list() if "choose_game" in view.actions else [],
+            "draft": request.session.pop(_draft_key(scene.id), ""),
+            "max_chars": max_line_chars(),
+            "voice_enabled": voice_enabled,
+            "voice_panel_template": VOICE_PANEL,
+            # data-mode: what the scene is played in now; always text for users outside the rollout.
+            "mode": scene.mode if voice_enabled else "text",
+            "ws_url": f"/ws/audio/{scene.id}",
+        },
+    )
 
 
 ACTIONS = {"game", "suggestion", "say", "retry", "end"}
@@ -88,7 +98,9 @@ def scene_action(request: HttpRequest, scene_id: str, action: str) -> HttpRespon
         elif action == "suggestion":
             services.scene_take_suggestion(user=user, scene_id=scene_id)
         elif action == "say":
-            outcome = services.turn_text_record(user=user, scene_id=scene_id, text=request.POST.get("text", ""))
+            outcome = services.turn_text_record(
+                user=user, scene_id=scene_id, text=request.POST.get("text", "")
+            )
             if outcome.scene_complete:
                 messages.success(request, "Scene! Get your coaching when you're ready.")
         elif action == "retry":
@@ -119,10 +131,16 @@ def scene_history(request: HttpRequest) -> HttpResponse:
         page = 1
     per_page = 20
     scenes = selectors.scenes_history(user=request.user, limit=per_page + 1, offset=(page - 1) * per_page)
-    return render(request, "improv/history.html", {
-        "scenes": scenes[:per_page], "page": page, "has_next": len(scenes) > per_page,
-        "game_names": {g.slug: g.name for g in selectors.games_list()},
-    })
+    return render(
+        request,
+        "improv/history.html",
+        {
+            "scenes": scenes[:per_page],
+            "page": page,
+            "has_next": len(scenes) > per_page,
+            "game_names": {g.slug: g.name for g in selectors.games_list()},
+        },
+    )
 
 
 @login_required

@@ -39,7 +39,9 @@ class _Prepared:
         self.scene, self.turns, self.partner_saved = scene, turns, partner_saved
 
 
-def _already_saved(turns: list[TurnRecord], user_text: str, partner_text: str) -> tuple[bool, TurnRecord | None]:
+def _already_saved(
+    turns: list[TurnRecord], user_text: str, partner_text: str
+) -> tuple[bool, TurnRecord | None]:
     tail = [t for t in turns if t.speaker in ("user", "partner")][-2:]
     users = [t for t in tail if t.speaker == "user"]
     if not users or _norm(users[-1].text) != user_text or users[-1].mode != "voice":
@@ -48,8 +50,9 @@ def _already_saved(turns: list[TurnRecord], user_text: str, partner_text: str) -
     return (partner is not None or not partner_text), partner
 
 
-def _prepare(scene_id: str, user_id: int | None, user_text: str, partner_text: str,
-             meta: dict[str, Any]) -> _Prepared | TurnOutcome:
+def _prepare(
+    scene_id: str, user_id: int | None, user_text: str, partner_text: str, meta: dict[str, Any]
+) -> _Prepared | TurnOutcome:
     store = get_store()
     try:
         scene = store.scene_get(scene_id)
@@ -63,13 +66,26 @@ def _prepare(scene_id: str, user_id: int | None, user_text: str, partner_text: s
     if not user_text:
         # The partner spoke on its own (an opening line, say): keep it, count nothing.
         partner = None
-        if partner_text and not (turns and turns[-1].speaker == "partner" and _norm(turns[-1].text) == partner_text):
-            partner = store.turn_append(scene.id, speaker="partner", text=partner_text, mode="voice",
-                                        meta={**meta, "turn": scene.turn_count})
-        return TurnOutcome(scene_id=scene.id, turn_number=scene.turn_count,
-                           phase=lifecycle.partner_phase(scene.turn_count), phase_changed=False,
-                           status=scene.status, scene_complete=False, room=scene.state.get("room"),
-                           partner=partner)
+        if partner_text and not (
+            turns and turns[-1].speaker == "partner" and _norm(turns[-1].text) == partner_text
+        ):
+            partner = store.turn_append(
+                scene.id,
+                speaker="partner",
+                text=partner_text,
+                mode="voice",
+                meta={**meta, "turn": scene.turn_count},
+            )
+        return TurnOutcome(
+            scene_id=scene.id,
+            turn_number=scene.turn_count,
+            phase=lifecycle.partner_phase(scene.turn_count),
+            phase_changed=False,
+            status=scene.status,
+            scene_complete=False,
+            room=scene.state.get("room"),
+            partner=partner,
+        )
     saved, partner_saved = _already_saved(turns, user_text, partner_text)
     if not saved:
         store.turn_append(scene.id, speaker="user", text=user_text, mode="voice", meta=meta)
@@ -80,8 +96,9 @@ def _prepare(scene_id: str, user_id: int | None, user_text: str, partner_text: s
 
 def _rules(prep: _Prepared, user_text: str, partner_text: str, interrupted: bool) -> tuple[dict, dict | None]:
     scene = prep.scene
-    room = room_rules.room_from_exchange(user_text, partner_text, previous=scene.state.get("room"),
-                                         interrupted=interrupted)
+    room = room_rules.room_from_exchange(
+        user_text, partner_text, previous=scene.state.get("room"), interrupted=interrupted
+    )
     coach = None
     if lifecycle.coach_note_due(scene.turn_count):
         lines = [t.text for t in prep.turns if t.speaker == "user"]
@@ -89,7 +106,9 @@ def _rules(prep: _Prepared, user_text: str, partner_text: str, interrupted: bool
     return room, coach
 
 
-def _request(scene: SceneRecord, user_text: str, partner_text: str) -> tuple[str, list[tuple[str, str]], type]:
+def _request(
+    scene: SceneRecord, user_text: str, partner_text: str
+) -> tuple[str, list[tuple[str, str]], type]:
     n = scene.turn_count
     system = prompts.room_system_instruction(suggestion=scene.suggestion, phase=lifecycle.partner_phase(n))
     schema: type = ai.RoomOnly
@@ -100,10 +119,18 @@ def _request(scene: SceneRecord, user_text: str, partner_text: str) -> tuple[str
     return system, [("user", f"PLAYER: {user_text}\nPARTNER: {partner_text}")], schema
 
 
-def _finish(prep: _Prepared, partner_text: str, meta: dict[str, Any], room: dict, coach: dict | None,
-            source: str) -> TurnOutcome:
-    return _turn_finish(prep.scene, partner_text=partner_text or "…", mode="voice", room=room, coach=coach,
-                        meta={**meta, "room_source": source}, partner_saved=prep.partner_saved)
+def _finish(
+    prep: _Prepared, partner_text: str, meta: dict[str, Any], room: dict, coach: dict | None, source: str
+) -> TurnOutcome:
+    return _turn_finish(
+        prep.scene,
+        partner_text=partner_text or "…",
+        mode="voice",
+        room=room,
+        coach=coach,
+        meta={**meta, "room_source": source},
+        partner_saved=prep.partner_saved,
+    )
 
 
 def _meta(meta: dict[str, Any] | None, latency_ms: int | None, interrupted: bool | None) -> dict[str, Any]:
@@ -115,9 +142,16 @@ def _meta(meta: dict[str, Any] | None, latency_ms: int | None, interrupted: bool
     return out
 
 
-def voice_turn_record(*, scene_id: str, user_text: str, partner_text: str, meta: dict[str, Any] | None = None,
-                      user_id: int | None = None, latency_ms: int | None = None,
-                      interrupted: bool | None = None) -> TurnOutcome:
+def voice_turn_record(
+    *,
+    scene_id: str,
+    user_text: str,
+    partner_text: str,
+    meta: dict[str, Any] | None = None,
+    user_id: int | None = None,
+    latency_ms: int | None = None,
+    interrupted: bool | None = None,
+) -> TurnOutcome:
     meta = _meta(meta, latency_ms, interrupted)
     user_text, partner_text = _norm(user_text), _norm(partner_text)
     prep = _prepare(scene_id, user_id, user_text, partner_text, meta)
@@ -127,9 +161,16 @@ def voice_turn_record(*, scene_id: str, user_text: str, partner_text: str, meta:
     return _finish(prep, partner_text, meta, room, coach, "rules")
 
 
-async def avoice_turn_record(*, scene_id: str, user_text: str, partner_text: str,
-                             meta: dict[str, Any] | None = None, user_id: int | None = None,
-                             latency_ms: int | None = None, interrupted: bool | None = None) -> TurnOutcome:
+async def avoice_turn_record(
+    *,
+    scene_id: str,
+    user_text: str,
+    partner_text: str,
+    meta: dict[str, Any] | None = None,
+    user_id: int | None = None,
+    latency_ms: int | None = None,
+    interrupted: bool | None = None,
+) -> TurnOutcome:
     meta = _meta(meta, latency_ms, interrupted)
     user_text, partner_text = _norm(user_text), _norm(partner_text)
     prep = await sync_to_async(_prepare)(scene_id, user_id, user_text, partner_text, meta)
@@ -142,5 +183,5 @@ async def avoice_turn_record(*, scene_id: str, user_text: str, partner_text: str
         room, coach = await sync_to_async(_rules)(prep, user_text, partner_text, bool(interrupted))
         return await sync_to_async(_finish)(prep, partner_text, meta, room, coach, "rules")
     note = getattr(reply, "coach", None)
-    coach = _coach_dict(note, []) if note else None
+    coach = _coach_dict(note) if note else None
     return await sync_to_async(_finish)(prep, partner_text, meta, reply.room.model_dump(), coach, "model")

@@ -33,34 +33,71 @@ from improv.store.base import (
 _SQLITE_WRITES = threading.Lock()
 
 _SCENE_FIELDS = frozenset(
-    {"status", "game_slug", "suggestion", "mode", "turn_count", "state", "updated_at",
-     "last_activity_at", "ended_at", "expires_at"}
+    {
+        "status",
+        "game_slug",
+        "suggestion",
+        "mode",
+        "turn_count",
+        "state",
+        "updated_at",
+        "last_activity_at",
+        "ended_at",
+        "expires_at",
+    }
 )
 
 
 def _scene(row: Scene) -> SceneRecord:
     return SceneRecord(
-        id=row.id, user_id=row.user_id, status=row.status, game_slug=row.game_slug,
-        suggestion=row.suggestion, mode=row.mode, turn_count=row.turn_count, state=dict(row.state or {}),
-        created_at=row.created_at, updated_at=row.updated_at, last_activity_at=row.last_activity_at,
-        ended_at=row.ended_at, expires_at=row.expires_at,
+        id=row.id,
+        user_id=row.user_id,
+        status=row.status,
+        game_slug=row.game_slug,
+        suggestion=row.suggestion,
+        mode=row.mode,
+        turn_count=row.turn_count,
+        state=dict(row.state or {}),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        last_activity_at=row.last_activity_at,
+        ended_at=row.ended_at,
+        expires_at=row.expires_at,
     )
 
 
 def _turn(row: Turn) -> TurnRecord:
     return TurnRecord(
-        scene_id=row.scene_id, index=row.index, speaker=row.speaker, text=row.text, mode=row.mode,
-        meta=dict(row.meta or {}), created_at=row.created_at,
+        scene_id=row.scene_id,
+        index=row.index,
+        speaker=row.speaker,
+        text=row.text,
+        mode=row.mode,
+        meta=dict(row.meta or {}),
+        created_at=row.created_at,
     )
 
 
 def _audio(row: AudioSession) -> AudioSessionRecord:
     return AudioSessionRecord(
-        id=row.id, user_id=row.user_id, scene_id=row.scene_id, status=row.status, instance=row.instance,
-        close_reason=row.close_reason, resumable=row.resumable, resume_handle=row.resume_handle,
-        bytes_in=row.bytes_in, bytes_out=row.bytes_out, turns=row.turns, tokens_in=row.tokens_in,
-        tokens_out=row.tokens_out, tokens_total=row.tokens_total, created_at=row.created_at,
-        updated_at=row.updated_at, ended_at=row.ended_at, expires_at=row.expires_at,
+        id=row.id,
+        user_id=row.user_id,
+        scene_id=row.scene_id,
+        status=row.status,
+        instance=row.instance,
+        close_reason=row.close_reason,
+        resumable=row.resumable,
+        resume_handle=row.resume_handle,
+        bytes_in=row.bytes_in,
+        bytes_out=row.bytes_out,
+        turns=row.turns,
+        tokens_in=row.tokens_in,
+        tokens_out=row.tokens_out,
+        tokens_total=row.tokens_total,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        ended_at=row.ended_at,
+        expires_at=row.expires_at,
     )
 
 
@@ -76,15 +113,27 @@ def _check_counters(increments: dict[str, int]) -> None:
 class DjangoSessionStore(SessionStore):
     # --- scenes ---------------------------------------------------------------------
     def scene_create(
-        self, *, user_id: int, status: str = "mc_welcome", game_slug: str = "", mode: str = "text",
+        self,
+        *,
+        user_id: int,
+        status: str = "mc_welcome",
+        game_slug: str = "",
+        mode: str = "text",
         state: dict[str, Any] | None = None,
     ) -> SceneRecord:
         if status not in SCENE_STATUSES:
             raise StoreError(f"unknown scene status {status!r}")
         now = timezone.now()
         row = Scene.objects.create(
-            user_id=user_id, status=status, game_slug=game_slug, mode=mode, state=state or {},
-            created_at=now, updated_at=now, last_activity_at=now, expires_at=now + dt.timedelta(days=TTL_DAYS),
+            user_id=user_id,
+            status=status,
+            game_slug=game_slug,
+            mode=mode,
+            state=state or {},
+            created_at=now,
+            updated_at=now,
+            last_activity_at=now,
+            expires_at=now + dt.timedelta(days=TTL_DAYS),
         )
         return _scene(row)
 
@@ -123,7 +172,12 @@ class DjangoSessionStore(SessionStore):
 
     # --- turns ----------------------------------------------------------------------
     def turn_append(
-        self, scene_id: str, *, speaker: str, text: str, mode: str = "text",
+        self,
+        scene_id: str,
+        *,
+        speaker: str,
+        text: str,
+        mode: str = "text",
         meta: dict[str, Any] | None = None,
     ) -> TurnRecord:
         if speaker not in SPEAKERS:
@@ -141,8 +195,13 @@ class DjangoSessionStore(SessionStore):
                 raise SceneNotFound(scene_id)
             index = Scene.objects.filter(pk=scene_id).values_list("turn_seq", flat=True).get()
             row = Turn.objects.create(
-                scene_id=scene_id, index=index, speaker=speaker, text=text, mode=mode,
-                meta=meta or {}, created_at=now,
+                scene_id=scene_id,
+                index=index,
+                speaker=speaker,
+                text=text,
+                mode=mode,
+                meta=meta or {},
+                created_at=now,
             )
         return _turn(row)
 
@@ -155,8 +214,13 @@ class DjangoSessionStore(SessionStore):
             raise SceneNotFound(scene_id)
         now = timezone.now()
         row = AudioSession.objects.create(
-            user_id=user_id, scene_id=scene_id, instance=instance, status="active",
-            created_at=now, updated_at=now, expires_at=now + dt.timedelta(days=TTL_DAYS),
+            user_id=user_id,
+            scene_id=scene_id,
+            instance=instance,
+            status="active",
+            created_at=now,
+            updated_at=now,
+            expires_at=now + dt.timedelta(days=TTL_DAYS),
         )
         return _audio(row)
 
@@ -164,8 +228,9 @@ class DjangoSessionStore(SessionStore):
         row = AudioSession.objects.filter(pk=session_id).first()
         return _audio(row) if row else None
 
-    def audio_session_update(self, session_id: str, *, resume_handle: str | None = None,
-                             **increments: int) -> None:
+    def audio_session_update(
+        self, session_id: str, *, resume_handle: str | None = None, **increments: int
+    ) -> None:
         _check_counters(increments)
         fields: dict[str, Any] = {k: F(k) + v for k, v in increments.items() if v}
         if resume_handle is not None:
@@ -174,7 +239,12 @@ class DjangoSessionStore(SessionStore):
         AudioSession.objects.filter(pk=session_id).update(**fields)
 
     def audio_session_finish(
-        self, session_id: str, *, status: str, close_reason: str, resumable: bool = False,
+        self,
+        session_id: str,
+        *,
+        status: str,
+        close_reason: str,
+        resumable: bool = False,
         **increments: int,
     ) -> AudioSessionRecord:
         if status not in AUDIO_STATUSES or status == "active":
@@ -203,7 +273,9 @@ class DjangoSessionStore(SessionStore):
         rows = AudioSession.objects.filter(user_id=user_id).order_by("-created_at", "-pk")[:limit]
         return [_audio(r) for r in rows]
 
-    def audio_sessions_for_scene(self, scene_id: str, *, status: str | None = None) -> list[AudioSessionRecord]:
+    def audio_sessions_for_scene(
+        self, scene_id: str, *, status: str | None = None
+    ) -> list[AudioSessionRecord]:
         rows = AudioSession.objects.filter(scene_id=scene_id)
         if status is not None:
             rows = rows.filter(status=status)

@@ -23,8 +23,12 @@ def gemini_emulator(tmp_path_factory) -> Iterator[EmulatorProcess]:
     """
     proc = start_emulator(tmp_path_factory.mktemp("improv-emulator"), seed=11)
     overrides = override_settings(
-        GEMINI_BACKEND="emulator", GEMINI_EMULATOR_URL=proc.url, GEMINI_EMULATOR_CA_FILE=proc.ca_file,
-        GEMINI_HTTP_RETRY_INITIAL_DELAY_S=0.05, GEMINI_HTTP_RETRY_MAX_DELAY_S=0.2, GEMINI_TIMEOUT_S=10.0,
+        GEMINI_BACKEND="emulator",
+        GEMINI_EMULATOR_URL=proc.url,
+        GEMINI_EMULATOR_CA_FILE=proc.ca_file,
+        GEMINI_HTTP_RETRY_INITIAL_DELAY_S=0.05,
+        GEMINI_HTTP_RETRY_MAX_DELAY_S=0.2,
+        GEMINI_TIMEOUT_S=10.0,
     )
     overrides.enable()
     try:
@@ -43,9 +47,10 @@ class EmulatorControl:
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(f"{self._url}{path}", data=data, method=method,
-                                     headers={"content-type": "application/json"})
-        with urllib.request.urlopen(req, context=self._ctx, timeout=5) as resp:  # noqa: S310
+        req = urllib.request.Request(
+            f"{self._url}{path}", data=data, method=method, headers={"content-type": "application/json"}
+        )
+        with urllib.request.urlopen(req, context=self._ctx, timeout=5) as resp:
             return json.loads(resp.read())
 
     def arm(self, *faults: dict[str, Any]) -> None:
@@ -76,11 +81,27 @@ class Api:
         return self.client.get(f"/api/v1{path}")
 
     def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
-        return self.client.post(f"/api/v1{path}", data=json.dumps(body or {}), content_type="application/json")
+        return self.client.post(
+            f"/api/v1{path}", data=json.dumps(body or {}), content_type="application/json"
+        )
+
+
+def ensure_content() -> None:
+    """Seed games, principles and archetypes again if a transactional test flushed them."""
+    import importlib
+
+    from django.apps import apps
+
+    importlib.import_module("improv.migrations.0002_seed_content").seed(apps, None)
 
 
 @pytest.fixture
-def api(signed_in_client: Client) -> Api:
+def content(db) -> None:
+    ensure_content()
+
+
+@pytest.fixture
+def api(signed_in_client: Client, content) -> Api:
     return Api(signed_in_client)
 
 
