@@ -9,6 +9,7 @@ import itertools
 import threading
 
 import pytest
+from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 from django.db import connection
 
@@ -257,7 +258,7 @@ def test_twenty_concurrent_appends_land_gap_free_threads(store, uid):
 
 @pytest.mark.django_db(transaction=True)
 async def test_twenty_concurrent_appends_land_gap_free_asyncio(store, uid):
-    scene = await asyncio.to_thread(store.scene_create, user_id=uid, status="active")
+    scene = await database_sync_to_async(store.scene_create)(user_id=uid, status="active")
     results = await asyncio.wait_for(
         asyncio.gather(*(store.aturn_append(scene.id, speaker="user", text=f"task {n}") for n in range(20))),
         timeout=60,
@@ -271,7 +272,7 @@ async def test_twenty_concurrent_appends_land_gap_free_asyncio(store, uid):
 
 @pytest.mark.django_db(transaction=True)
 async def test_async_forms_match_the_sync_contract(store, uid):
-    scene = await asyncio.to_thread(store.scene_create, user_id=uid)
+    scene = await database_sync_to_async(store.scene_create)(user_id=uid)
     assert await store.ascene_get(scene.id) == scene
     updated = await store.ascene_update(scene.id, status="active", mode="voice")
     assert (updated.status, updated.mode) == ("active", "voice")
@@ -288,7 +289,7 @@ async def test_async_forms_match_the_sync_contract(store, uid):
     await store.aaudio_session_update(audio.id, bytes_in=3200, resume_handle="h1")
     done = await store.aaudio_session_finish(audio.id, status="ended", close_reason="client_close", turns=1)
     assert (done.status, done.bytes_in, done.turns, done.resume_handle) == ("ended", 3200, 1, "h1")
-    assert await asyncio.to_thread(store.audio_session_get, audio.id) == done
+    assert await database_sync_to_async(store.audio_session_get)(audio.id) == done
     with pytest.raises(SceneNotFound):
         await store.aaudio_session_start(user_id=uid, scene_id="missing-scene", instance="host:1")
 
