@@ -142,7 +142,7 @@ class DrainingServer(Server):
         deferred.addErrback(lambda failure: log.error("drain failed: %s", failure.getErrorMessage()))
         # From here until the process is gone a late SIGTERM must not kill it with -15: a
         # Python-level handler is reset to the default during interpreter shutdown, SIG_IGN is not.
-        deferred.addBoth(lambda _: signal.signal(signal.SIGTERM, signal.SIG_IGN))
+        deferred.addBoth(_ignore_sigterm)
         return deferred
 
     def _signal_while_draining(self, signum: int, frame: Any) -> None:
@@ -200,6 +200,10 @@ class DrainingServer(Server):
                 "duration_s": round(time.monotonic() - started, 3),
             },
         )
+
+
+def _ignore_sigterm(_: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 class ServeCommandLineInterface(CommandLineInterface):
