@@ -43,8 +43,9 @@ def test_full_text_scene_lives_in_firestore(firestore_store, raw, api, user, gem
     turns = [t.to_dict() for t in raw.collection("sessions").document(sid).collection("turns").stream()]
     assert [t["index"] for t in turns] == list(range(1, len(turns) + 1))
     user_lines = [t["text"] for t in turns if t["speaker"] == "user"]
-    assert user_lines == [f"Turn {n}: the lighthouse keeper lost the light!"
-                          for n in range(1, settings.IMPROV_SCENE_TURNS + 1)]
+    assert user_lines == [
+        f"Turn {n}: the lighthouse keeper lost the light!" for n in range(1, settings.IMPROV_SCENE_TURNS + 1)
+    ]
     shown = api.get(f"/scenes/{sid}").json()
     assert [t["text"] for t in shown["turns"]] == [t["text"] for t in turns if t["speaker"] != "coach"]
     assert len(shown["coach_notes"]) == sum(t["speaker"] == "coach" for t in turns) > 0
@@ -82,3 +83,30 @@ def test_expire_command_closes_stale_firestore_scenes(firestore_store, api, gemi
     firestore_store.scene_update(sid, last_activity_at=record.last_activity_at.replace(year=2020))
     call_command("expire_scenes")
     assert firestore_store.scene_get(sid).status == "expired"
+
+
+def test_admin_live_sessions_page_and_rollout_guard_read_firestore(
+    firestore_store, client, make_user, settings
+):
+    from flags.guard import rollout_guard
+    from flags.services import rollout_set
+
+    player = make_user()
+    scene = firestore_store.scene_create(user_id=player.pk, status="active", mode="voice")
+    live = firestore_store.audio_session_start(user_id=player.pk, scene_id=scene.id, instance="audio-3:77")
+    for _ in range(2):
+        failed = firestore_store.audio_session_start(
+            user_id=player.pk, scene_id=scene.id, instance="audio-3:77"
+        )
+        firestore_store.audio_session_finish(failed.id, status="failed", close_reason="upstream_error")
+
+    client.force_login(make_user(is_staff=True, is_superuser=True))
+    page = client.get("/admin/flags/flag/live-sessions/")
+    assert page.status_code == 200
+    assert scene.id in page.content.decode() and "audio-3:77" in page.content.decode()
+    assert [s.id for s in firestore_store.audio_sessions_active()] == [live.id]
+
+    rollout_set(percent=100, actor_label="tests", reason="firestore guard test")
+    settings.ROLLOUT_GUARD_MIN_SESSIONS = 2
+    report = rollout_guard()
+    assert (report.total, report.failed, report.tripped) == (2, 2, True)
