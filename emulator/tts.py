@@ -113,25 +113,30 @@ def synthesize(
 
 
 class SpeechCache:
-    """A bounded LRU of synthesised 24 kHz speech, keyed by (text, pitch)."""
+    """A bounded LRU of synthesised 24 kHz speech, keyed by (text, pitch).
+
+    Holds futures, so many sessions asking for the same new line at once (a load test) share one
+    synthesis instead of queueing one each behind the single espeak thread.
+    """
 
     def __init__(self, max_entries: int = 256) -> None:
-        self._entries: OrderedDict[tuple[str, int], bytes] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, int], asyncio.Future[bytes]] = OrderedDict()
         self._max = max_entries
         self.hits = 0
         self.misses = 0
 
     async def speak(self, text: str, *, pitch: int = 50) -> bytes:
         key = (text, pitch)
-        cached = self._entries.get(key)
-        if cached is not None:
+        future = self._entries.get(key)
+        if future is not None and not (future.done() and future.exception() is not None):
             self._entries.move_to_end(key)
             self.hits += 1
-            return cached
+            return await asyncio.shield(future)
         self.misses += 1
         loop = asyncio.get_running_loop()
-        pcm = await loop.run_in_executor(_EXECUTOR, lambda: synthesize(text, pitch=pitch))
-        self._entries[key] = pcm
+        future = loop.run_in_executor(_EXECUTOR, lambda: synthesize(text, pitch=pitch))
+        self._entries[key] = future
         while len(self._entries) > self._max:
             self._entries.popitem(last=False)
-        return pcm
+        # shield: one session being interrupted must not cancel the synthesis others wait for.
+        return await asyncio.shield(future)
