@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 
 import pytest
@@ -162,3 +163,14 @@ def test_listener_turn_taking_rules() -> None:
     assert auto.hear(live_protocol.Text("hi")) == [Interrupt(), UserTurn("hi")]
     seeded = live_protocol.ClientContent(turns=[("user", "a"), ("model", "b")], turn_complete=False)
     assert auto.hear(seeded) == [Record("user", "a"), Record("model", "b")]
+
+
+async def test_speech_cache_shares_one_synthesis() -> None:
+    cache = tts.SpeechCache(max_entries=2)
+    first, second = await asyncio.gather(cache.speak("yes, and the moon"), cache.speak("yes, and the moon"))
+    assert first == second and first
+    assert (cache.misses, cache.hits) == (1, 1)
+    await cache.speak("one")
+    await cache.speak("two")  # evicts the oldest line
+    await cache.speak("yes, and the moon")
+    assert cache.misses == 4
