@@ -149,6 +149,13 @@ GEMINI_TEXT_MODEL = env.str("GEMINI_TEXT_MODEL", default="gemini-2.5-flash")
 GEMINI_LIVE_MODEL = env.str("GEMINI_LIVE_MODEL", default="")
 GEMINI_VOICE = env.str("GEMINI_VOICE", default="Puck")
 GEMINI_TIMEOUT_S = env.float("GEMINI_TIMEOUT_S", default=20.0)
+# The SDK retries 408/429/5xx itself with exponential backoff (one place for retries).
+GEMINI_HTTP_RETRY_ATTEMPTS = env.int("GEMINI_HTTP_RETRY_ATTEMPTS", default=3)
+GEMINI_HTTP_RETRY_INITIAL_DELAY_S = env.float("GEMINI_HTTP_RETRY_INITIAL_DELAY_S", default=0.5)
+GEMINI_HTTP_RETRY_MAX_DELAY_S = env.float("GEMINI_HTTP_RETRY_MAX_DELAY_S", default=8.0)
+# Keepalive of the Live websocket: generous, so Gemini's slow pongs cannot kill a scene.
+GEMINI_WS_PING_INTERVAL = env.float("GEMINI_WS_PING_INTERVAL", default=20.0)
+GEMINI_WS_PING_TIMEOUT = env.float("GEMINI_WS_PING_TIMEOUT", default=60.0)
 
 # --- Improv scenes (per-user limits, scene length, idle expiry) ----------------------------
 IMPROV_SCENES_PER_DAY = env.int("IMPROV_SCENES_PER_DAY", default=50)
