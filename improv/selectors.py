@@ -102,6 +102,11 @@ class SceneView:
         return max(0, self.turns_total - self.scene.turn_count)
 
     @property
+    def on_stage(self) -> bool:
+        """The scene has started (or finished): the room and the coach have something to show."""
+        return self.scene.status not in lifecycle.CHOOSE_GAME_FROM
+
+    @property
     def vibe_band(self) -> str:
         """low | mid | high: the stage's lighting follows the room's energy."""
         if not self.room:

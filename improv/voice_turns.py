@@ -22,7 +22,7 @@ from asgiref.sync import sync_to_async
 
 from improv import ai, lifecycle, prompts, room_rules
 from improv.errors import GeminiUnavailable, SceneMissing, WrongState
-from improv.services import TurnOutcome, _coach_dict, _principles, _slugs, _turn_finish
+from improv.play import TurnOutcome, coach_dict, principle_slugs, principles_all, turn_finish
 from improv.store import SceneNotFound, SceneRecord, TurnRecord, get_store
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,7 @@ def _rules(prep: _Prepared, user_text: str, partner_text: str, interrupted: bool
     coach = None
     if lifecycle.coach_note_due(scene.turn_count):
         lines = [t.text for t in prep.turns if t.speaker == "user"]
-        coach = room_rules.coach_pick(_principles(), turn_number=scene.turn_count, user_lines=lines)
+        coach = room_rules.coach_pick(principles_all(), turn_number=scene.turn_count, user_lines=lines)
     return room, coach
 
 
@@ -113,16 +113,16 @@ def _request(
     system = prompts.room_system_instruction(suggestion=scene.suggestion, phase=lifecycle.partner_phase(n))
     schema: type = ai.RoomOnly
     if lifecycle.coach_note_due(n):
-        principles = _principles()
+        principles = principles_all()
         system += "\n\n" + prompts.coach_note_request(principles, turn_number=n)
-        schema = ai.coach_schemas(_slugs(principles))[2]
+        schema = ai.coach_schemas(principle_slugs(principles))[2]
     return system, [("user", f"PLAYER: {user_text}\nPARTNER: {partner_text}")], schema
 
 
 def _finish(
     prep: _Prepared, partner_text: str, meta: dict[str, Any], room: dict, coach: dict | None, source: str
 ) -> TurnOutcome:
-    return _turn_finish(
+    return turn_finish(
         prep.scene,
         partner_text=partner_text or "…",
         mode="voice",
@@ -183,5 +183,5 @@ async def avoice_turn_record(
         room, coach = await sync_to_async(_rules)(prep, user_text, partner_text, bool(interrupted))
         return await sync_to_async(_finish)(prep, partner_text, meta, room, coach, "rules")
     note = getattr(reply, "coach", None)
-    coach = _coach_dict(note) if note else None
+    coach = coach_dict(note) if note else None
     return await sync_to_async(_finish)(prep, partner_text, meta, reply.room.model_dump(), coach, "model")

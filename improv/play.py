@@ -1,0 +1,186 @@
+"""How a turn is played: the partner's reply, the room, coach notes, and the end-of-scene review.
+
+Text turns (services) and voice turns (voice_turns) both finish through `turn_finish`, so the
+turn count, partner phase, room vibe and coach notes advance the same way in both modes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.utils import timezone
+
+from improv import ai, lifecycle, prompts
+from improv.models import Principle
+from improv.selectors import game_by_slug
+from improv.store import SceneRecord, TurnRecord, get_store
+
+
+@dataclass(frozen=True)
+class TurnOutcome:
+    """What one completed turn changed; the API, the pages and the voice relay all show this."""
+
+    scene_id: str
+    turn_number: int
+    phase: str
+    phase_changed: bool
+    status: str
+    scene_complete: bool
+    room: dict[str, Any] | None
+    partner: TurnRecord | None = None
+    coach_notes: list[dict[str, Any]] = field(default_factory=list)
+    coach: str = ""  # the newest coach note's text ("" if none): the voice relay's `coach` message
+
+
+def principles_all() -> list[Principle]:
+    return list(Principle.objects.all())
+
+
+def principle_slugs(principles: list[Principle]) -> tuple[str, ...]:
+    return tuple(p.slug for p in principles) or ("yes-and",)
+
+
+def _history(turns: list[TurnRecord]) -> list[tuple[str, str]]:
+    # The last 24 exchanges are plenty of context for a 15-turn scene and bound the prompt size.
+    lines = [
+        (("user" if t.speaker == "user" else "model"), t.text)
+        for t in turns
+        if t.speaker in ("user", "partner")
+    ]
+    return lines[-24:]
+
+
+def partner_reply(scene: SceneRecord) -> TurnOutcome:
+    store = get_store()
+    turns = store.turns_list(scene.id)
+    n = scene.turn_count
+    phase = lifecycle.partner_phase(n)
+    principles = principles_all()
+    system = prompts.partner_system_instruction(
+        game=game_by_slug(scene.game_slug),
+        suggestion=scene.suggestion,
+        phase=phase,
+        turn_number=n,
+        total_turns=lifecycle.scene_turns(),
+    )
+    schema: type[ai.BaseModel] = ai.PartnerTurn
+    if lifecycle.coach_note_due(n):
+        system += "\n\n" + prompts.coach_note_request(principles, turn_number=n)
+        schema = ai.coach_schemas(principle_slugs(principles))[1]
+    started = timezone.now()
+    reply = ai.generate(purpose="partner", system=system, messages=_history(turns), schema=schema)
+    latency_ms = int((timezone.now() - started).total_seconds() * 1000)
+    coach = getattr(reply, "coach", None)
+    return turn_finish(
+        scene,
+        partner_text=reply.line.strip(),
+        mode="text",
+        room=reply.room.model_dump(),
+        coach=coach_dict(coach) if coach else None,
+        meta={"latency_ms": latency_ms},
+    )
+
+
+def coach_dict(note: Any) -> dict[str, Any]:
+    slug = getattr(note.principle, "value", note.principle)
+    return {"principle": slug, "text": note.note.strip()}
+
+
+ROOM_HISTORY_MAX = 60
+
+
+def turn_finish(
+    scene: SceneRecord,
+    *,
+    partner_text: str,
+    mode: str,
+    room: dict[str, Any],
+    coach: dict[str, Any] | None,
+    meta: dict[str, Any],
+    partner_saved: TurnRecord | None = None,
+) -> TurnOutcome:
+    """Record the partner's answer to user turn `scene.turn_count` and advance the scene.
+
+    `partner_saved`: the caller (the voice relay) already stored the partner's line.
+    """
+    store = get_store()
+    n = scene.turn_count
+    phase = lifecycle.partner_phase(n)
+    previous_phase = scene.state.get("phase", lifecycle.SUPPORTIVE)
+    room = {
+        "energy": int(room["energy"]),
+        "engagement": int(room["engagement"]),
+        "mood": str(room["mood"])[:40],
+        "turn": n,
+    }
+    partner = partner_saved or store.turn_append(
+        scene.id,
+        speaker="partner",
+        text=partner_text,
+        mode=mode,
+        meta={**meta, "turn": n, "phase": phase, "room": room},
+    )
+    notes: list[dict[str, Any]] = []
+    if coach:
+        store.turn_append(
+            scene.id,
+            speaker="coach",
+            text=coach["text"],
+            meta={"turn": n, "principle": coach["principle"], "kind": "note"},
+        )
+        notes.append({"turn": n, **coach})
+    complete = lifecycle.scene_is_complete(n)
+    status = lifecycle.SCENE_COMPLETE if complete else scene.status
+    if complete:
+        store.turn_append(scene.id, speaker="mc", text=prompts.mc_scene_over())
+    history = [*scene.state.get("room_history", []), room][-ROOM_HISTORY_MAX:]
+    store.scene_update(
+        scene.id,
+        status=status,
+        mode=mode,
+        state={**scene.state, "phase": phase, "room": room, "room_history": history},
+    )
+    return TurnOutcome(
+        scene_id=scene.id,
+        turn_number=n,
+        phase=phase,
+        phase_changed=phase != previous_phase,
+        status=status,
+        scene_complete=complete,
+        room=room,
+        partner=partner,
+        coach_notes=notes,
+        coach=notes[-1]["text"] if notes else "",
+    )
+
+
+def review_write(scene: SceneRecord, turns: list[TurnRecord]) -> dict[str, Any]:
+    principles = principles_all()
+    names = {p.slug: p.name for p in principles}
+    schema = ai.coach_schemas(principle_slugs(principles))[3]
+    review = ai.generate(
+        purpose="review",
+        system=prompts.review_system_instruction(
+            principles, game=game_by_slug(scene.game_slug), suggestion=scene.suggestion
+        ),
+        messages=[("user", prompts.transcript_text(turns))],
+        schema=schema,
+    )
+
+    def notes(items: list[Any]) -> list[dict[str, str]]:
+        out = []
+        for item in items:
+            slug = getattr(item.principle, "value", item.principle)
+            out.append(
+                {"principle": slug, "principle_name": names.get(slug, slug), "text": item.note.strip()}
+            )
+        return out
+
+    return {
+        "overall_feedback": review.overall_feedback.strip(),
+        "strengths": notes(review.strengths),
+        "growth": notes(review.growth),
+        "next_tip": review.next_tip.strip(),
+        "created_at": timezone.now().isoformat(),
+    }
