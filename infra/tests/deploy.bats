@@ -21,8 +21,8 @@ setup_file() {
   : >"${s}/calls.log"
   if [[ -n "${INFRA_PARSE_EXPORT:-}" ]]; then
     mkdir -p "${INFRA_PARSE_EXPORT}"
-    cp "${s}/first.log" "${INFRA_PARSE_EXPORT}/deploy-calls.log"
-    cp -r "${s}/files" "${INFRA_PARSE_EXPORT}/" 2>/dev/null || true
+    cp -r "${s}/files" "${INFRA_PARSE_EXPORT}/"
+    sed "s|${s}/files/|${INFRA_PARSE_EXPORT}/files/|g" "${s}/first.log" >"${INFRA_PARSE_EXPORT}/deploy-calls.log"
   fi
 }
 

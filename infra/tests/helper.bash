@@ -11,7 +11,8 @@ unset CLOUDSDK_CONFIG GCLOUD CURL DRY_RUN ENV_DIR STUB_FAIL STUB_SMOKE_MISROUTED
 
 # python3 behind a pyenv shim costs ~0.3 s a start; use the interpreter itself.
 _py="$(python3 -c 'import sys; print(sys.executable)')"
-export PATH="${INFRA}/tests/stubs:$(dirname "${_py}"):${PATH}"
+_py_dir="$(dirname "${_py}")"
+export PATH="${INFRA}/tests/stubs:${_py_dir}:${PATH}"
 
 # use_state DIR: point the stubs at DIR (created empty if missing).
 use_state() {
