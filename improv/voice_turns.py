@@ -10,7 +10,10 @@ whose `room` and `coach` the relay sends to the browser.
   coach note when one is due), falling back to the same rules if the model is unavailable.
 
 If the relay already stored the exchange (the newest user and partner turns are these texts, in
-voice mode), they are not stored twice; otherwise they are stored here.
+voice mode), they are not stored twice; otherwise they are stored here. Outside the `active`
+status nothing advances: the outcome has `room=None` (and `scene_complete=True` once the scene
+is over), and nothing is raised, so a live relay keeps running. Another user's scene (when
+`user_id` is given) raises SceneMissing.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 
 from improv import ai, lifecycle, prompts, room_rules
-from improv.errors import GeminiUnavailable, SceneMissing, WrongState
+from improv.errors import GeminiUnavailable, SceneMissing
 from improv.play import TurnOutcome, coach_dict, principle_slugs, principles_all, turn_finish
 from improv.store import SceneNotFound, SceneRecord, TurnRecord, get_store
 
@@ -61,7 +64,17 @@ def _prepare(
     if user_id is not None and scene.user_id != user_id:
         raise SceneMissing("No such scene.")
     if scene.status != lifecycle.ACTIVE:
-        raise WrongState("Voice turns count only while the scene is on stage.", status=scene.status)
+        # Talk before the suggestion or after the last turn advances nothing; saying so (instead
+        # of raising) keeps a live voice relay running. The relay's own transcript rows stay.
+        return TurnOutcome(
+            scene_id=scene.id,
+            turn_number=scene.turn_count,
+            phase=scene.state.get("phase", lifecycle.SUPPORTIVE),
+            phase_changed=False,
+            status=scene.status,
+            scene_complete=scene.status in (lifecycle.SCENE_COMPLETE, lifecycle.COACHING),
+            room=None,
+        )
     turns = store.turns_list(scene.id)
     if not user_text:
         # The partner spoke on its own (an opening line, say): keep it, count nothing.

@@ -245,3 +245,12 @@ def test_wrong_lifecycle_steps_are_409(api, gemini):
     assert closed["status"] == "closed" and closed["review"] is None
     again = api.post(f"/scenes/{sid}/end")
     assert again.status_code == 409 and again.json()["status"] == "closed"
+
+
+def test_malformed_body_is_a_clear_error_not_a_500(api, gemini):
+    sid = play_to_active(api)["id"]
+    r = api.client.post(f"/api/v1/scenes/{sid}/turns", data="{not json", content_type="application/json")
+    assert r.status_code in (400, 422) and r["Content-Type"].startswith("application/json")
+    wrong_type = api.post(f"/scenes/{sid}/turns", {"text": ["a", "list"]})
+    assert wrong_type.status_code == 422
+    assert api.get("/scenes/" + "x" * 300).status_code == 404

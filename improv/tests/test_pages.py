@@ -64,6 +64,8 @@ def test_full_text_scene_through_the_pages(signed_in_client, gemini, settings):
     assert "Coaching review" in review and "What worked" in review and "To work on" in review
     history = c.get("/scenes/").content.decode()
     assert f"/scenes/{sid}/review/" in history and "Closed" in history
+    home = c.get("/").content.decode()
+    assert "Your recent scenes" in home and f"/scenes/{sid}/review/" in home
 
 
 def test_refused_line_is_explained_and_given_back(signed_in_client, gemini, settings):

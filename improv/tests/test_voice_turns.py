@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from improv import prompts, services
-from improv.errors import SceneMissing, WrongState
+from improv.errors import SceneMissing
 from improv.models import Game
 from improv.store import get_store
 from improv.tests.conftest import play_to_active
@@ -42,8 +42,10 @@ def test_voice_turns_advance_phase_room_and_coach_like_text(api, user, settings,
     assert scene["turn_count"] == 15 and scene["mode"] == "voice" and len(scene["room_history"]) == 15
     voice_lines = [t for t in scene["turns"] if t["mode"] == "voice"]
     assert len(voice_lines) == 30
-    with pytest.raises(WrongState):
-        services.voice_turn_record(scene_id=sid, user_text="More!", partner_text="Encore!")
+    after = services.voice_turn_record(scene_id=sid, user_text="More!", partner_text="Encore!")
+    assert after.scene_complete and after.room is None and after.turn_number == 15
+    assert get_store().scene_get(sid).turn_count == 15  # nothing advanced
+    assert get_store().scene_get(sid).status == "scene_complete"
 
 
 def test_turns_already_saved_by_the_relay_are_not_saved_twice(api, user, gemini):
