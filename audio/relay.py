@@ -220,6 +220,12 @@ class LiveRelay:
                 if failure.kind in (QUOTA, FATAL):
                     return await self._fail(failure.kind)
                 why = f"closed_{failure.status}"
+                if self._tally.partner_text or self._tally.first_audio_at is not None:
+                    # Cut off mid-reply: end the turn here, as an interruption, so the browser
+                    # stops waiting and what was said is kept.
+                    self._tally.interrupted = True
+                    await self._send_json({"type": "interrupted"})
+                    await self._turn_complete()
             self._ready.clear()
             self._session = None
             await self._conn.close()
