@@ -254,3 +254,13 @@ def test_malformed_body_is_a_clear_error_not_a_500(api, gemini):
     wrong_type = api.post(f"/scenes/{sid}/turns", {"text": ["a", "list"]})
     assert wrong_type.status_code == 422
     assert api.get("/scenes/" + "x" * 300).status_code == 404
+
+
+def test_slow_model_times_out_into_a_503_with_the_line_kept(api, gemini, settings):
+    sid = play_to_active(api)["id"]
+    settings.GEMINI_TIMEOUT_S = 0.3  # the client factory builds a fresh client for new settings
+    gemini.arm({"type": "latency", "ms": 3000, "count": 5})
+    r = api.post(f"/scenes/{sid}/turns", {"text": "Is anyone steering this submarine?"})
+    assert r.status_code == 503 and r.json()["error"] == "gemini_unavailable"
+    scene = api.get(f"/scenes/{sid}").json()
+    assert scene["pending_reply"] and scene["turns"][-1]["text"] == "Is anyone steering this submarine?"
