@@ -40,6 +40,8 @@ export class VoiceView {
       textForm: $('[data-voice-text]'),
     };
     this.open = { user: null, partner: null };
+    // A line we closed early (barge-in, reconnect): the server's final text for it lands here.
+    this.closedEarly = { user: null, partner: null };
     this.shownLevel = -1;
   }
 
@@ -124,6 +126,8 @@ export class VoiceView {
     const list = this.el.transcript;
     this.clearEmpty(list);
     let line = this.open[role];
+    if (!line && final && this.closedEarly[role]) line = this.closedEarly[role];
+    this.closedEarly[role] = null;
     if (!line) {
       line = document.createElement('li');
       line.className = `vp-line ${role}`;
@@ -139,8 +143,8 @@ export class VoiceView {
     const incoming = text || '';
     if (incoming.startsWith(current)) said.textContent = incoming;
     else if (!current.endsWith(incoming)) said.textContent = `${current}${current && !/^[\s,.!?;:]/.test(incoming) && !current.endsWith(' ') ? ' ' : ''}${incoming}`;
-    line.classList.toggle('partial', !final);
-    if (final) this.open[role] = null;
+    line.classList.toggle('partial', !final && !line.classList.contains('interrupted'));
+    this.open[role] = final ? null : line;
     // Screen readers hear a line once it is complete, not every word of it.
     list.setAttribute('aria-busy', String(Boolean(this.open.user || this.open.partner)));
     list.scrollTop = list.scrollHeight;
@@ -153,6 +157,7 @@ export class VoiceView {
     line.classList.remove('partial');
     line.classList.add('interrupted');
     this.open.partner = null;
+    this.closedEarly.partner = line;
     this.el.transcript.setAttribute('aria-busy', String(Boolean(this.open.user)));
   }
 
@@ -162,6 +167,7 @@ export class VoiceView {
     if (!line) return;
     line.classList.remove('partial');
     this.open[role] = null;
+    this.closedEarly[role] = line;
     this.el.transcript.setAttribute('aria-busy', String(Boolean(this.open.user || this.open.partner)));
   }
 
@@ -176,7 +182,7 @@ export class VoiceView {
     const name = String(mood || '').toLowerCase().trim();
     const hue = MOOD_HUES[name] ?? 265;
     this.el.room.dataset.mood = name;
-    this.el.moodLabel.textContent = name ? name[0].toUpperCase() + name.slice(1) : 'Waiting for the scene';
+    this.el.moodLabel.textContent = name ? name[0].toUpperCase() + name.slice(1) : 'Warming up';
     this.el.energy.value = unit(energy);
     this.el.engagement.value = unit(engagement);
     // The whole stage glows in the room's mood; energy makes the glow stronger.

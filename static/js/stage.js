@@ -54,7 +54,16 @@ class VoiceStage {
     this.view.setStartLabel(this.root.dataset.mode === 'text' ? 'Switch to voice' : 'Start voice');
     this.view.setState('idle');
     this.setTextMode(true);
+    this.placePanel();
     this.warnIfBlocked();
+  }
+
+  /** Voice players get the panel right under the scene's title (moved in the DOM, so the focus
+   * order matches what they see); without JavaScript it stays at the bottom with its notice. */
+  placePanel() {
+    const slot = this.view.panel.closest('[data-voice-slot]') || this.view.panel;
+    const head = this.root.querySelector('.stage-head');
+    if (head && head.nextElementSibling !== slot) head.after(slot);
   }
 
   async warnIfBlocked() {
@@ -83,6 +92,7 @@ class VoiceStage {
       this.showMicGuidance(error instanceof MicError ? error : new MicError('failed', String(error.message || error)));
       return;
     }
+    this.view.panel.dataset.used = 'true';
     this.setTextMode(false);
     this.openSocket();
   }
@@ -104,6 +114,10 @@ class VoiceStage {
     if (state === 'ended') return; // onClosed decides what the panel shows
     this.view.setState(state, { attempt, delayMs });
     if (state === 'reconnecting') {
+      // The turn in flight died with the connection: cut its captions and its queued audio.
+      if (this.player) this.player.interrupt();
+      this.view.cutPartner();
+      this.view.settle('user');
       this.view.showNotice({ title: 'Connection lost — reconnecting', body: 'Hold that thought: the scene resumes where you left it as soon as we are back.' }, [], 'status');
     }
   }

@@ -179,6 +179,8 @@ def _stack(tmp: Path, template_db: Path, emulator, *, rollout_percent: int | Non
         DATABASE_URL=f"sqlite:///{db}", SERVICE_ROLE="all", GEMINI_BACKEND="emulator",
         GEMINI_EMULATOR_URL=emulator.url, GEMINI_EMULATOR_CA_FILE=emulator.ca_file,
         DRAIN_TIMEOUT="4", LOG_LEVEL="INFO",
+        # Every test starts its own scene; the default cap of 3 open scenes would refuse the 4th.
+        IMPROV_MAX_OPEN_SCENES="100",
     )
     if rollout_percent is not None:
         subprocess.run([sys.executable, "manage.py", "rollout", "set", str(rollout_percent), "--reason", "e2e"],

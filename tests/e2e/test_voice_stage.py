@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.e2e.conftest import VOICE_USER, open_page, start_active_scene
@@ -24,8 +26,12 @@ def partner_lines(page) -> list[str]:
 
 
 def start_voice(page) -> None:
-    page.get_by_role("button", name="Start voice").click()
-    wait_state(page, "live")
+    try:
+        page.get_by_role("button", name=re.compile("Start voice|Switch to voice")).click()
+        wait_state(page, "live")
+    except Exception:
+        page.screenshot(path="test-artifacts/screenshots/failure-start-voice.png", full_page=True)
+        raise
 
 
 def test_voice_scene_partner_speaks_plays_and_is_interrupted(voice_stack, browser, shot):
