@@ -51,18 +51,27 @@ class AudioConsumer(AsyncWebsocketConsumer):
         await self.accept()
         token = _query(self.scope, "resume")
         handle = await selectors.resume_handle_for(user_id=user.pk, scene_id=scene.id, token=token)
-        record = await services.audio_session_open(user_id=user.pk, scene_id=scene.id,
-                                                   resumed_from=token if handle else "")
+        record = await services.audio_session_open(
+            user_id=user.pk, scene_id=scene.id, resumed_from=token if handle else ""
+        )
         instruction = await database_sync_to_async(system_instruction_for)(scene)
-        self.relay = LiveRelay(browser=self, scene_id=scene.id, user_id=user.pk, record_id=record.id,
-                               system_instruction=instruction, resume_handle=handle,
-                               push_to_talk=_query(self.scope, "ptt") in ("1", "true"))
+        self.relay = LiveRelay(
+            browser=self,
+            scene_id=scene.id,
+            user_id=user.pk,
+            record_id=record.id,
+            system_instruction=instruction,
+            resume_handle=handle,
+            push_to_talk=_query(self.scope, "ptt") in ("1", "true"),
+        )
         self.relay.start()
 
     async def _reject(self, rejection: selectors.Rejection) -> None:
         # Accept first: a browser reads neither a close code nor a message from a refused handshake.
-        log.info("voice socket rejected", extra={"event": "ws_rejected", "code": int(rejection.code),
-                                                 "reason": rejection.error_code})
+        log.info(
+            "voice socket rejected",
+            extra={"event": "ws_rejected", "code": int(rejection.code), "reason": rejection.error_code},
+        )
         await self.accept()
         await self.send_json(protocol.error(rejection.error_code, rejection.message))
         await self.close(code=int(rejection.code))
@@ -118,39 +127,52 @@ class AudioConsumer(AsyncWebsocketConsumer):
         assert self.relay is not None
         self._bad_messages += 1
         if self._bad_messages >= MAX_BAD_MESSAGES:
-            await self.relay.stop("protocol_error", notice=protocol.error(
-                "protocol_error", f"Too many malformed messages; last: {exc}"))
+            await self.relay.stop(
+                "protocol_error",
+                notice=protocol.error("protocol_error", f"Too many malformed messages; last: {exc}"),
+            )
         else:
             await self.send_json(protocol.error(exc.code, str(exc)))
 
     async def _too_big(self) -> None:
         assert self.relay is not None
-        await self.relay.stop("too_big", notice=protocol.error(
-            "too_big", f"Frames are limited to {protocol.MAX_FRAME_BYTES} bytes."))
+        await self.relay.stop(
+            "too_big",
+            notice=protocol.error("too_big", f"Frames are limited to {protocol.MAX_FRAME_BYTES} bytes."),
+        )
 
     # --- channel-layer events -------------------------------------------------------------------------
     async def audio_supersede(self, event: dict[str, Any]) -> None:
         if self.relay is not None and event.get("channel") != self.channel_name:
-            await self.relay.stop("superseded", notice=protocol.error(
-                "superseded", "Voice moved to your newer tab or device."))
+            await self.relay.stop(
+                "superseded", notice=protocol.error("superseded", "Voice moved to your newer tab or device.")
+            )
 
     async def audio_end(self, event: dict[str, Any]) -> None:
         if self.relay is not None:
-            await self.relay.stop("admin", notice=protocol.error(
-                "ended_by_admin", "An administrator ended this voice session."))
+            await self.relay.stop(
+                "admin", notice=protocol.error("ended_by_admin", "An administrator ended this voice session.")
+            )
 
     async def rollout_changed(self, event: dict[str, Any]) -> None:
         if self.relay is None or self.relay.stopping:
             return
         if not await aaudio_v2_enabled(self.scope["user"]):
-            await self.relay.stop("rollback", notice=protocol.error(
-                "voice_disabled", "Voice mode was turned off; carry on in text mode."))
+            await self.relay.stop(
+                "rollback",
+                notice=protocol.error("voice_disabled", "Voice mode was turned off; carry on in text mode."),
+            )
 
     async def audio_drain(self, event: dict[str, Any]) -> None:
         if self.relay is not None:
-            await self.relay.stop("server_restart", notice=protocol.reconnect(
-                reason="server_restart", resume_token=self.relay.record_id,
-                retry_after_ms=random.randint(250, 1500)))  # spread the herd over other instances
+            await self.relay.stop(
+                "server_restart",
+                notice=protocol.reconnect(
+                    reason="server_restart",
+                    resume_token=self.relay.record_id,
+                    retry_after_ms=random.randint(250, 1500),
+                ),
+            )  # spread the herd over other instances
 
     # --- BrowserPort for the relay -----------------------------------------------------------------
     async def send_json(self, message: dict[str, Any]) -> None:

@@ -93,12 +93,18 @@ def _game_for(scene: Any) -> Any:
     return None
 
 
-def connect_config(*, system_instruction: str, resume_handle: str | None,
-                   push_to_talk: bool = False) -> types.LiveConnectConfig:
+def connect_config(
+    *, system_instruction: str, resume_handle: str | None, push_to_talk: bool = False
+) -> types.LiveConnectConfig:
     # Push-to-talk turns the server's voice detection off: then, and only then, the service
     # takes activityStart/activityEnd, and it ignores audio outside them.
-    realtime = types.RealtimeInputConfig(
-        automatic_activity_detection=types.AutomaticActivityDetection(disabled=True)) if push_to_talk else None
+    realtime = (
+        types.RealtimeInputConfig(
+            automatic_activity_detection=types.AutomaticActivityDetection(disabled=True)
+        )
+        if push_to_talk
+        else None
+    )
     return types.LiveConnectConfig(
         realtime_input_config=realtime,
         response_modalities=[types.Modality.AUDIO],
@@ -127,15 +133,18 @@ class LiveConnection:
         self._cm: AbstractAsyncContextManager[Any] | None = None
         self.session: Any = None
 
-    async def open(self, *, resume_handle: str | None, timeout: float) -> Any:
+    async def open(self, *, resume_handle: str | None, open_timeout: float) -> Any:
         from improv import gemini  # the one client factory (keepalive args included)
 
         client = gemini.get_client()
         model = settings.GEMINI_LIVE_MODEL or gemini.live_model()
-        config = connect_config(system_instruction=self._system_instruction, resume_handle=resume_handle,
-                                push_to_talk=self._push_to_talk)
+        config = connect_config(
+            system_instruction=self._system_instruction,
+            resume_handle=resume_handle,
+            push_to_talk=self._push_to_talk,
+        )
         cm = client.aio.live.connect(model=model, config=config)
-        self.session = await asyncio.wait_for(cm.__aenter__(), timeout)
+        self.session = await asyncio.wait_for(cm.__aenter__(), open_timeout)
         self._cm = cm
         return self.session
 
@@ -147,9 +156,9 @@ class LiveConnection:
             return
         try:
             await asyncio.wait_for(session.close(), CLOSE_TIMEOUT_S)
-        except (Exception, asyncio.TimeoutError):
+        except Exception:  # TimeoutError included
             transport = getattr(getattr(session, "_ws", None), "transport", None)
             if transport is not None:
                 transport.abort()
-        with contextlib.suppress(Exception, asyncio.TimeoutError):
+        with contextlib.suppress(Exception):
             await asyncio.wait_for(cm.__aexit__(None, None, None), CLOSE_TIMEOUT_S)

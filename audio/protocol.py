@@ -21,7 +21,7 @@ import binascii
 import json
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any, Literal, TypedDict, Union
+from typing import Any, Literal, TypedDict
 
 IN_RATE = 16_000
 OUT_RATE = 24_000
@@ -112,7 +112,7 @@ class Audio:
     pcm: bytes
 
 
-ClientMessage = Union[Ping, Pong, Text, ActivityStart, ActivityEnd, End, Audio]
+ClientMessage = Ping | Pong | Text | ActivityStart | ActivityEnd | End | Audio
 
 _SIMPLE = {"activity_start": ActivityStart(), "activity_end": ActivityEnd(), "end": End()}
 
@@ -211,8 +211,12 @@ def error(code: str, message: str) -> ErrorMessage:
 
 
 def reconnect(*, reason: str, resume_token: str, retry_after_ms: int) -> ReconnectMessage:
-    return {"type": "reconnect", "reason": reason, "resume_token": resume_token,
-            "retry_after_ms": retry_after_ms}
+    return {
+        "type": "reconnect",
+        "reason": reason,
+        "resume_token": resume_token,
+        "retry_after_ms": retry_after_ms,
+    }
 
 
 def warning(*, reason: str, seconds_left: int) -> dict[str, Any]:

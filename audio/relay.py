@@ -54,9 +54,17 @@ class BrowserPort(Protocol):
 
 
 class LiveRelay:
-    def __init__(self, *, browser: BrowserPort, scene_id: str, user_id: int, record_id: str,
-                 system_instruction: str, resume_handle: str | None = None,
-                 push_to_talk: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        browser: BrowserPort,
+        scene_id: str,
+        user_id: int,
+        record_id: str,
+        system_instruction: str,
+        resume_handle: str | None = None,
+        push_to_talk: bool = False,
+    ) -> None:
         self.record_id = record_id
         self._browser = browser
         self._browser_open = True
@@ -68,6 +76,7 @@ class LiveRelay:
         self._resumed = resume_handle is not None
         self._session: Any = None
         self._ready = asyncio.Event()
+        self._session_changed = asyncio.Event()
         self._buf = bytearray()
         self._wake = asyncio.Event()
         self._control: collections.deque[tuple[str, str]] = collections.deque(maxlen=64)
@@ -83,22 +92,29 @@ class LiveRelay:
 
     # --- lifecycle -------------------------------------------------------------------------------
     def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._guard(coro)) for coro in
-                       (self._downlink(), self._uplink(), self._keepalive())]
+        self._tasks = [
+            asyncio.create_task(self._guard(coro))
+            for coro in (self._downlink(), self._uplink(), self._keepalive())
+        ]
         self._persist_task = asyncio.create_task(self._persist_loop())
 
     @property
     def stopping(self) -> bool:
         return self._stopping is not None
 
-    async def stop(self, reason: str, *, notice: dict[str, Any] | None = None,
-                   browser_gone: bool = False) -> None:
+    async def stop(
+        self, reason: str, *, notice: dict[str, Any] | None = None, browser_gone: bool = False
+    ) -> None:
         """End the session once (the first reason wins); safe to call from any task."""
         if browser_gone:
             self._browser_open = False
+        await asyncio.shield(self._begin_stop(reason, notice))
+
+    def _begin_stop(self, reason: str, notice: dict[str, Any] | None) -> asyncio.Future[None]:
+        # Shutdown runs as its own task: it cancels the relay's tasks, possibly the caller's.
         if self._stopping is None:
             self._stopping = asyncio.ensure_future(self._shutdown(reason, notice))
-        await asyncio.shield(self._stopping)
+        return self._stopping
 
     async def _shutdown(self, reason: str, notice: dict[str, Any] | None) -> None:
         if notice is not None:
@@ -115,10 +131,16 @@ class LiveRelay:
             if not done:
                 self._persist_task.cancel()
         await services.audio_session_close(
-            session_id=self.record_id, user_id=self._user_id, scene_id=self._scene_id, reason=reason,
-            failed=reason in FAILED_REASONS, resumable=reason in RESUMABLE_REASONS and bool(self._handle),
-            counters=self._tally.take_counters(), resume_handle=self._handle,
-            duration_s=time.monotonic() - self._started, dropped_ms=self._tally.dropped_ms(),
+            session_id=self.record_id,
+            user_id=self._user_id,
+            scene_id=self._scene_id,
+            reason=reason,
+            failed=reason in FAILED_REASONS,
+            resumable=reason in RESUMABLE_REASONS and bool(self._handle),
+            counters=self._tally.take_counters(),
+            resume_handle=self._handle,
+            duration_s=time.monotonic() - self._started,
+            dropped_ms=self._tally.dropped_ms(),
         )
         # Close upstream before the browser: it may resume the session at once elsewhere, and
         # Live refuses to resume a session whose old socket is still open.
@@ -130,8 +152,11 @@ class LiveRelay:
             try:
                 await self._browser.close(code)
             except Exception:
-                log.warning("could not close the browser socket", exc_info=True,
-                            extra={"event": "audio_close_failed", "session_id": self.record_id})
+                log.warning(
+                    "could not close the browser socket",
+                    exc_info=True,
+                    extra={"event": "audio_close_failed", "session_id": self.record_id},
+                )
 
     async def _guard(self, coro: Any) -> None:
         try:
@@ -140,8 +165,12 @@ class LiveRelay:
             raise
         except Exception:
             log.exception("voice relay task failed", extra={"event": "audio_relay_error"})
-            asyncio.ensure_future(self.stop("upstream_error", notice=protocol.error(
-                "server_error", "Voice stopped because of a server error. Carry on in text mode.")))
+            self._begin_stop(
+                "upstream_error",
+                protocol.error(
+                    "server_error", "Voice stopped because of a server error. Carry on in text mode."
+                ),
+            )
 
     # --- browser -> relay (called by the consumer) --------------------------------------------
     def feed_audio(self, pcm: bytes) -> None:
@@ -176,7 +205,7 @@ class LiveRelay:
         while True:
             if not self._control and len(buf) < BATCH_MIN:
                 self._wake.clear()
-                with contextlib.suppress(asyncio.TimeoutError):
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), FLUSH_TAIL_S if buf else None)
             await self._ready.wait()
             session = self._session
@@ -195,7 +224,8 @@ class LiveRelay:
                     await self._send_audio(session)
             except Exception:  # the downlink sees the same failure and reconnects
                 while self._session is session and not self.stopping:
-                    await asyncio.sleep(0.05)
+                    self._session_changed.clear()
+                    await self._session_changed.wait()
 
     async def _send_audio(self, session: Any) -> None:
         chunk = bytes(self._buf[:BATCH_MAX])
@@ -228,12 +258,13 @@ class LiveRelay:
                     await self._turn_complete()
             self._ready.clear()
             self._session = None
+            self._session_changed.set()
             await self._conn.close()
 
     async def _connect(self, why: str) -> Any:
         for attempt, backoff in enumerate(RETRY_BACKOFF_S):
             try:
-                session = await self._conn.open(resume_handle=self._handle, timeout=CONNECT_TIMEOUT_S)
+                session = await self._conn.open(resume_handle=self._handle, open_timeout=CONNECT_TIMEOUT_S)
             except Exception as exc:
                 failure = classify(exc)
                 _log_gemini_error(failure.status, failure.kind)
@@ -247,28 +278,42 @@ class LiveRelay:
                 await asyncio.sleep(backoff * (0.8 + 0.4 * random.random()))
                 continue
             self._session = session
+            self._session_changed.set()
             self._go_away = False
             self._ready.set()
             if why == "start":
-                await self._send_json(protocol.ready(
-                    session_id=self.record_id, resumed=self._resumed,
-                    ping_interval_s=settings.WEBSOCKET_PING_INTERVAL,
-                    max_duration_s=settings.WEBSOCKET_TIMEOUT))
+                await self._send_json(
+                    protocol.ready(
+                        session_id=self.record_id,
+                        resumed=self._resumed,
+                        ping_interval_s=settings.WEBSOCKET_PING_INTERVAL,
+                        max_duration_s=settings.WEBSOCKET_TIMEOUT,
+                    )
+                )
             else:
-                log.info("upstream reconnected", extra={
-                    "event": "gemini_live_reconnect", "why": why, "attempt": attempt + 1,
-                    "resumed": self._handle is not None, "session_id": self.record_id})
+                log.info(
+                    "upstream reconnected",
+                    extra={
+                        "event": "gemini_live_reconnect",
+                        "why": why,
+                        "attempt": attempt + 1,
+                        "resumed": self._handle is not None,
+                        "session_id": self.record_id,
+                    },
+                )
             return session
         return await self._fail("retries")
 
     async def _fail(self, kind: str) -> None:
         if kind == QUOTA:
-            notice = protocol.error("upstream_quota", "The voice partner is over capacity right now. "
-                                    "Carry on in text mode.")
+            notice = protocol.error(
+                "upstream_quota", "The voice partner is over capacity right now. Carry on in text mode."
+            )
         else:
-            notice = protocol.error("upstream_unavailable", "The voice partner is unavailable right "
-                                    "now. Carry on in text mode.")
-        asyncio.ensure_future(self.stop("upstream_error", notice=notice))
+            notice = protocol.error(
+                "upstream_unavailable", "The voice partner is unavailable right now. Carry on in text mode."
+            )
+        self._begin_stop("upstream_error", notice)
         return None
 
     async def _pump(self, session: Any) -> None:
@@ -330,13 +375,17 @@ class LiveRelay:
         while (job := await self._persist_q.get()) is not None:
             turn, counters = job
             try:
-                messages = await services.voice_turn_save(scene_id=self._scene_id, user_id=self._user_id,
-                                                          turn=turn)
-                await services.audio_session_flush(session_id=self.record_id, counters=counters,
-                                                   resume_handle=self._handle)
+                messages = await services.voice_turn_save(
+                    scene_id=self._scene_id, user_id=self._user_id, turn=turn
+                )
+                await services.audio_session_flush(
+                    session_id=self.record_id, counters=counters, resume_handle=self._handle
+                )
             except Exception:
-                log.exception("voice turn not saved", extra={"event": "voice_turn_save_failed",
-                                                             "session_id": self.record_id})
+                log.exception(
+                    "voice turn not saved",
+                    extra={"event": "voice_turn_save_failed", "session_id": self.record_id},
+                )
                 continue
             for message in messages:
                 await self._send_json(message)
@@ -350,16 +399,22 @@ class LiveRelay:
         while True:
             now = time.monotonic()
             if now >= self._started + cap:
-                await self.stop("duration_cap", notice=protocol.error(
-                    "duration_cap", "This voice session reached its time limit."))
+                await self.stop(
+                    "duration_cap",
+                    notice=protocol.error("duration_cap", "This voice session reached its time limit."),
+                )
                 return
             if not warned and now >= warn_at:
                 warned = True
                 await self._send_json(protocol.warning(reason="duration_cap", seconds_left=round(lead)))
             if now >= next_ping:
                 if self._missed_pings >= 2:
-                    await self.stop("idle_timeout", notice=protocol.error(
-                        "idle_timeout", "No answer to pings; closing the voice session."))
+                    await self.stop(
+                        "idle_timeout",
+                        notice=protocol.error(
+                            "idle_timeout", "No answer to pings; closing the voice session."
+                        ),
+                    )
                     return
                 self._missed_pings += 1
                 next_ping = now + interval
@@ -374,5 +429,6 @@ class LiveRelay:
 
 
 def _log_gemini_error(status: str, kind: str) -> None:
-    log.warning("gemini live error", extra={"event": "gemini_error", "kind": "live", "status": status,
-                                            "action": kind})
+    log.warning(
+        "gemini live error", extra={"event": "gemini_error", "kind": "live", "status": status, "action": kind}
+    )

@@ -32,11 +32,17 @@ async def voice_scene_for(*, user: Any, scene_id: str) -> SceneRecord:
     if scene.user_id != user.pk:
         raise Rejection(CloseCode.FORBIDDEN, "not_your_scene", "This scene belongs to someone else.")
     if not scene.is_open:
-        raise Rejection(CloseCode.SCENE_UNAVAILABLE, "scene_closed",
-                        "This scene has ended; start a new one to talk again.")
+        raise Rejection(
+            CloseCode.SCENE_UNAVAILABLE,
+            "scene_closed",
+            "This scene has ended; start a new one to talk again.",
+        )
     if not await aaudio_v2_enabled(user):
-        raise Rejection(CloseCode.FORBIDDEN, "voice_not_enabled",
-                        "Voice mode is not available for your account yet; carry on in text mode.")
+        raise Rejection(
+            CloseCode.FORBIDDEN,
+            "voice_not_enabled",
+            "Voice mode is not available for your account yet; carry on in text mode.",
+        )
     return scene
 
 
@@ -49,7 +55,12 @@ async def resume_handle_for(*, user_id: int, scene_id: str, token: str) -> str |
         record = await sync_to_async(get_store().audio_session_get)(token)
     except StoreError:
         return None
-    if (record is None or record.user_id != user_id or record.scene_id != scene_id
-            or not record.resumable or not record.resume_handle):
+    if (
+        record is None
+        or record.user_id != user_id
+        or record.scene_id != scene_id
+        or not record.resumable
+        or not record.resume_handle
+    ):
         return None
     return record.resume_handle

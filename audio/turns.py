@@ -105,8 +105,12 @@ class SessionTally:
     def take_counters(self) -> dict[str, int]:
         """Counters to add to the audio-session record, then zeroed."""
         out = {
-            "bytes_in": self.bytes_in, "bytes_out": self.bytes_out, "turns": self.turns,
-            "tokens_in": self.tokens_in, "tokens_out": self.tokens_out, "tokens_total": self.tokens_total,
+            "bytes_in": self.bytes_in,
+            "bytes_out": self.bytes_out,
+            "turns": self.turns,
+            "tokens_in": self.tokens_in,
+            "tokens_out": self.tokens_out,
+            "tokens_total": self.tokens_total,
         }
         self.bytes_in = self.bytes_out = self.turns = 0
         self.tokens_in = self.tokens_out = self.tokens_total = 0

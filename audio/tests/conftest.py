@@ -24,8 +24,10 @@ from emulator.tts import synthesize
 from improv.store import get_store
 
 ORIGIN = b"http://testserver"
-LINE = ("The bakery on the moon is running out of flour and the astronauts are hungry, "
-        "so we need a brave plan before the rocket leaves tonight.")
+LINE = (
+    "The bakery on the moon is running out of flour and the astronauts are hungry, "
+    "so we need a brave plan before the rocket leaves tonight."
+)
 
 
 @pytest.fixture(scope="session")
@@ -47,8 +49,9 @@ class Faults:
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(f"{self._url}{path}", data=data, method=method,
-                                     headers={"content-type": "application/json"})
+        req = urllib.request.Request(
+            f"{self._url}{path}", data=data, method=method, headers={"content-type": "application/json"}
+        )
         with urllib.request.urlopen(req, context=self._ctx, timeout=5) as resp:
             return json.loads(resp.read())
 
@@ -116,8 +119,9 @@ def voice_cookie(client, voice_user) -> bytes:
     return cookie_for(client, voice_user)
 
 
-def communicator(scene_id: str, cookie: bytes | None, *, origin: bytes = ORIGIN,
-                 query: str = "") -> WebsocketCommunicator:
+def communicator(
+    scene_id: str, cookie: bytes | None, *, origin: bytes = ORIGIN, query: str = ""
+) -> WebsocketCommunicator:
     headers = [(b"origin", origin)]
     if cookie:
         headers.append((b"cookie", cookie))
@@ -137,7 +141,7 @@ def silence(seconds: float) -> bytes:
 
 def frames(pcm: bytes, ms: int = 40) -> list[bytes]:
     size = 16000 * 2 * ms // 1000
-    return [pcm[i:i + size] for i in range(0, len(pcm), size)]
+    return [pcm[i : i + size] for i in range(0, len(pcm), size)]
 
 
 @dataclass
@@ -150,8 +154,13 @@ class Received:
         return [m for m in self.messages if m.get("type") == kind]
 
 
-async def receive_until(comm: WebsocketCommunicator, stop: Any, *, timeout: float = 15.0,
-                        into: Received | None = None) -> Received:
+async def receive_until(
+    comm: WebsocketCommunicator,
+    stop: Any,
+    *,
+    timeout: float = 15.0,  # noqa: ASYNC109
+    into: Received | None = None,
+) -> Received:
     """Collect frames until `stop(message)` is true for a JSON message, or the socket closes."""
     got = into or Received()
     loop = asyncio.get_running_loop()
@@ -180,7 +189,8 @@ def is_type(kind: str):
 async def speak_turn(comm: WebsocketCommunicator, pcm: bytes, *, as_base64: bool = False) -> None:
     for frame in frames(pcm + silence(1.0)):
         if as_base64:
-            await comm.send_to(text_data=json.dumps({"type": "audio", "data": base64.b64encode(frame).decode()}))
+            payload = {"type": "audio", "data": base64.b64encode(frame).decode()}
+            await comm.send_to(text_data=json.dumps(payload))
         else:
             await comm.send_to(bytes_data=frame)
         await asyncio.sleep(0)

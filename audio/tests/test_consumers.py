@@ -47,7 +47,7 @@ async def test_voice_turn_round_trip_saves_turns_and_counts(open_voice, scene, v
     turns = await store.aturns_list(scene.id)
     voice = [(t.speaker, t.mode) for t in turns if t.mode == "voice"]
     assert ("user", "voice") in voice and ("partner", "voice") in voice
-    partner = [t for t in turns if t.speaker == "partner" and t.mode == "voice"][0]
+    partner = next(t for t in turns if t.speaker == "partner" and t.mode == "voice")
     assert partner.text == finals["partner"] and "latency_ms" in partner.meta
     record = (await sync_to_async(store.audio_sessions_for_scene)(scene.id))[0]
     assert record.status == "ended" and record.close_reason == "client_close"
@@ -79,15 +79,16 @@ async def test_typed_text_and_push_to_talk_reach_the_model(open_voice, scene, vo
 
     await comm.send_to(text_data=json.dumps({"type": "activity_start"}))
     for i in range(0, 16000 * 2, 1280):
-        await comm.send_to(bytes_data=speech_16k[i:i + 1280])
+        await comm.send_to(bytes_data=speech_16k[i : i + 1280])
     await comm.send_to(text_data=json.dumps({"type": "activity_end"}))
     got = await receive_until(comm, is_type("turn_complete"), timeout=30)
     assert any(m["role"] == "user" and m["final"] for m in got.of("transcript"))
     assert got.of("turn_complete")[0]["latency_ms"] >= 0
 
 
-@pytest.mark.parametrize("case", ["anonymous", "other_users_scene", "closed_scene", "unknown_scene",
-                                  "not_in_rollout"])
+@pytest.mark.parametrize(
+    "case", ["anonymous", "other_users_scene", "closed_scene", "unknown_scene", "not_in_rollout"]
+)
 async def test_handshake_rejections_say_why_then_close(case, make_user, client, scene, voice_cookie):
     from audio.tests.conftest import communicator, cookie_for
     from flags.services import rollout_rollback

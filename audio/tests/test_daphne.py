@@ -42,13 +42,26 @@ def daphne_url(tmp_path, gemini_emulator, scene, voice_cookie):
         connection.ensure_connection()
         connection.connection.backup(target)
     port = _free_port()
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{db_file}", "DJANGO_SETTINGS_MODULE": "ai4joy.settings",
-           "GEMINI_BACKEND": "emulator", "GEMINI_EMULATOR_URL": gemini_emulator.url,
-           "GEMINI_EMULATOR_CA_FILE": str(gemini_emulator.ca_file), "SERVICE_ROLE": "all",
-           "REDIS_URL": "", "LOG_LEVEL": "WARNING", "PYTHONPATH": str(REPO)}
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{db_file}",
+        "DJANGO_SETTINGS_MODULE": "ai4joy.settings",
+        "GEMINI_BACKEND": "emulator",
+        "GEMINI_EMULATOR_URL": gemini_emulator.url,
+        "GEMINI_EMULATOR_CA_FILE": str(gemini_emulator.ca_file),
+        "SERVICE_ROLE": "all",
+        "REDIS_URL": "",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(REPO),
+    }
     log = (tmp_path / "daphne.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                             "ai4joy.asgi:application"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "ai4joy.asgi:application"],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -70,7 +83,7 @@ def daphne_url(tmp_path, gemini_emulator, scene, voice_cookie):
         log.close()
 
 
-async def _collect_until(ws, kind: str, timeout: float = 30.0):
+async def _collect_until(ws, kind: str, timeout: float = 30.0):  # noqa: ASYNC109
     messages, audio = [], bytearray()
     async with asyncio.timeout(timeout):
         while True:

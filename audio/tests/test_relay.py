@@ -21,8 +21,9 @@ async def _records(scene_id: str):
     return await sync_to_async(get_store().audio_sessions_for_scene)(scene_id)
 
 
-async def test_go_away_resumes_upstream_while_the_browser_stays(open_voice, scene, voice_cookie, faults,
-                                                                  speech_16k, caplog):
+async def test_go_away_resumes_upstream_while_the_browser_stays(
+    open_voice, scene, voice_cookie, faults, speech_16k, caplog
+):
     # The first Live connection lives 4 s: goAway at 2 s, then the emulator would close it.
     faults.arm({"type": "live_lifetime", "seconds": 4})
     before = faults.stats()
@@ -34,19 +35,21 @@ async def test_go_away_resumes_upstream_while_the_browser_stays(open_voice, scen
 
     # The relay moves to a new connection at goAway; the browser socket stays open meanwhile.
     await _until(lambda: faults.stats()["live_resumed"] > before["live_resumed"], timeout=10)
-    assert any(getattr(r, "event", "") == "gemini_live_reconnect" and r.why == "go_away"
-               for r in caplog.records)
+    assert any(
+        getattr(r, "event", "") == "gemini_live_reconnect" and r.why == "go_away" for r in caplog.records
+    )
 
     await speak_turn(comm, speech_16k)
     second = await receive_until(comm, is_type("turn_complete"), timeout=30)
     assert second.close_code is None
-    partner = [m["text"] for m in second.of("transcript") if m["role"] == "partner" and m["final"]][0]
+    partner = next(m["text"] for m in second.of("transcript") if m["role"] == "partner" and m["final"])
     # The resumed conversation still knows the scene: the emulator builds on earlier turns.
     assert any(w in partner.lower() for w in ("grandma", "machine", "time", "built"))
 
 
-async def test_connection_lost_mid_reply_ends_the_turn_and_resumes(open_voice, scene, voice_cookie, faults,
-                                                                   caplog):
+async def test_connection_lost_mid_reply_ends_the_turn_and_resumes(
+    open_voice, scene, voice_cookie, faults, caplog
+):
     faults.arm({"type": "live_drop", "when": "reply"})  # dies after the first reply chunk
     comm = await open_voice(scene.id, voice_cookie)
     await receive_until(comm, is_type("ready"), timeout=10)
@@ -59,7 +62,7 @@ async def test_connection_lost_mid_reply_ends_the_turn_and_resumes(open_voice, s
     assert any(getattr(r, "event", "") == "gemini_live_reconnect" for r in caplog.records)
 
 
-async def _until(check, *, timeout: float) -> None:
+async def _until(check, *, timeout: float) -> None:  # noqa: ASYNC109
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not await sync_to_async(check)():
@@ -97,18 +100,19 @@ async def test_transient_upstream_failures_are_retried(open_voice, scene, voice_
     assert got.close_code is None and not got.of("error")
 
 
-async def test_stale_audio_is_dropped_while_the_upstream_is_slow(open_voice, scene, voice_cookie, faults,
-                                                                 speech_16k):
+async def test_stale_audio_is_dropped_while_the_upstream_is_slow(
+    open_voice, scene, voice_cookie, faults, speech_16k
+):
     # The upstream takes two failed attempts (~0.7 s of backoff) to come up; meanwhile the
     # browser pushes ~6 s of speech. Only the newest second may wait for it.
     faults.arm({"type": "live_close", "code": 1011, "when": "setup", "count": 2})
     comm = await open_voice(scene.id, voice_cookie)
     for i in range(0, len(speech_16k), 3200):
-        await comm.send_to(bytes_data=speech_16k[i:i + 3200])
+        await comm.send_to(bytes_data=speech_16k[i : i + 3200])
     got = await receive_until(comm, is_type("ready"), timeout=15)
     await speak_turn(comm, b"")  # then silence, so the emulator's VAD ends the turn
     got = await receive_until(comm, is_type("usage"), timeout=30, into=got)
-    heard = [m["text"] for m in got.of("transcript") if m["role"] == "user" and m["final"]][0]
+    heard = next(m["text"] for m in got.of("transcript") if m["role"] == "user" and m["final"])
     seconds = float(heard.strip("[]").split()[0])
     assert seconds <= 1.2  # what was held: at most 1 s of input, not the 6 s sent
     dropped = got.of("usage")[-1]["dropped_audio_ms"]
@@ -166,14 +170,15 @@ async def test_drain_sends_reconnect_and_the_next_socket_resumes(open_voice, sce
     assert faults.stats()["live_resumed"] == resumed_before + 1
     await again.send_to(text_data=json.dumps({"type": "text", "text": "Where did it go?"}))
     got = await receive_until(again, is_type("turn_complete"), timeout=30)
-    partner = [m["text"] for m in got.of("transcript") if m["role"] == "partner" and m["final"]][0]
+    partner = next(m["text"] for m in got.of("transcript") if m["role"] == "partner" and m["final"])
     assert any(w in partner.lower() for w in ("penguin", "passport"))
 
 
 async def test_someone_elses_resume_token_starts_fresh(open_voice, scene, voice_cookie, make_user):
     other = await sync_to_async(make_user)()
-    foreign = await sync_to_async(get_store().audio_session_start)(user_id=other.pk, scene_id=scene.id,
-                                                                  instance="x")
+    foreign = await sync_to_async(get_store().audio_session_start)(
+        user_id=other.pk, scene_id=scene.id, instance="x"
+    )
     comm = await open_voice(scene.id, voice_cookie, query=f"resume={foreign.id}")
     ready = (await receive_until(comm, is_type("ready"), timeout=10)).of("ready")[0]
     assert ready["resumed"] is False
