@@ -67,7 +67,8 @@ class VoiceStage {
   }
 
   async warnIfBlocked() {
-    if (await microphonePermission() === 'denied') this.showMicGuidance(new MicError('denied', 'blocked'));
+    // On page load: say so, but leave the focus where the page put it.
+    if (await microphonePermission() === 'denied') this.showMicGuidance(new MicError('denied', 'blocked'), false);
   }
 
   async start() {
@@ -195,7 +196,7 @@ class VoiceStage {
     this.levelQueued = true;
     window.requestAnimationFrame(() => {
       this.levelQueued = false;
-      this.view.setLevel(this.pendingLevel);
+      this.view.setLevel(this.recorder ? this.pendingLevel : 0);
     });
   }
 
@@ -267,23 +268,30 @@ class VoiceStage {
     this.teardownAudio();
     const guidance = closeGuidance(code, error && error.message);
     this.view.setState('ended');
-    this.view.setStartLabel('Start voice again');
     this.setTextMode(true);
     if (!guidance) {
       this.view.hideNotice();
+      this.view.setStartLabel('Start voice again');
       this.view.systemLine('Voice ended. Type below, or start voice again.');
       return;
     }
-    const actions = guidance.next.map((next) => this.actionFor(next, guidance));
-    this.view.showNotice(guidance, actions);
-    if (guidance.auto) this.toText({ keepNotice: true });
-    this.view.focusNotice();
+    this.offer(guidance, 'Try voice again');
   }
 
-  actionFor(next, guidance = {}) {
+  /** Show guidance; the big start button is the one retry (hidden when retrying cannot help). */
+  offer(guidance, retryLabel, focus = true) {
+    const canRetry = guidance.next.includes('retry');
+    const actions = guidance.next.filter((next) => next !== 'retry').map((next) => this.actionFor(next));
+    this.view.showNotice(guidance, actions);
+    this.view.setStartLabel(guidance.retryLabel || retryLabel);
+    if (guidance.auto) this.toText({ keepNotice: true, allowVoice: canRetry });
+    else this.view.el.start.hidden = !canRetry;
+    if (focus) this.view.focusNotice();
+  }
+
+  actionFor(next) {
     const here = encodeURIComponent(window.location.pathname);
     switch (next) {
-      case 'retry': return { label: guidance.retryLabel || 'Try again', primary: true, onClick: () => this.start() };
       case 'text': return { label: 'Continue by typing', onClick: () => this.toText() };
       case 'sign-in': return { label: 'Sign in again', primary: true, href: `/accounts/login/?next=${here}` };
       case 'new-scene': return { label: 'Start a new scene', primary: true, href: '/' };
@@ -291,14 +299,8 @@ class VoiceStage {
     }
   }
 
-  showMicGuidance(error) {
-    const guidance = micGuidance(error);
-    this.view.showNotice(guidance, guidance.next.map((next) => this.actionFor(next)));
-    this.view.setStartLabel('Try the microphone again');
-    if (guidance.auto) {
-      this.view.el.start.hidden = true;
-      this.toText({ keepNotice: true });
-    }
+  showMicGuidance(error, focus = true) {
+    this.offer(micGuidance(error), 'Try the microphone again', focus);
   }
 
   /** Show or hide the page's text-mode controls (the say form), so only one input path is live. */
@@ -307,11 +309,15 @@ class VoiceStage {
     for (const node of this.root.querySelectorAll(TEXT_CONTROLS)) node.hidden = !on;
   }
 
-  async toText({ keepNotice = false } = {}) {
+  async toText({ keepNotice = false, allowVoice = true } = {}) {
     await this.stopVoice();
-    if (!keepNotice) this.view.hideNotice();
+    if (!keepNotice) {
+      this.view.hideNotice();
+      this.view.setStartLabel('Switch to voice');
+    }
     this.view.setState('idle');
-    this.view.setStartLabel('Switch to voice');
+    // No button that can only fail again (voice switched off, unsupported browser).
+    this.view.el.start.hidden = !allowVoice;
     this.setTextMode(true);
     const field = this.root.querySelector('[data-say-form] textarea, [data-text-mode] textarea, [data-text-mode] input[type="text"]');
     if (field) field.focus();
@@ -343,6 +349,7 @@ class VoiceStage {
     this.player = null;
     this.context = null;
     this.view.setLevel(0);
+    this.view.setMicName('Microphone off');
   }
 
   /** Numbers for the e2e tests and for anyone debugging audio in the console. */

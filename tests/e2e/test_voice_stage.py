@@ -120,3 +120,25 @@ def test_switching_to_typing_ends_voice_and_brings_back_the_text_form(voice_stac
         shot(page, "stage-voice-back-to-text")
     finally:
         context.close()
+
+
+def test_a_second_tab_takes_over_voice_and_the_first_says_what_happened(voice_stack, browser, shot):
+    context, first = open_page(browser, voice_stack.url, VOICE_USER)
+    try:
+        stage_url = start_active_scene(first, voice_stack.url)
+        start_voice(first)
+        second = context.new_page()
+        second.goto(stage_url)
+        start_voice(second)
+
+        # The first tab was superseded (4009): a policy close, so no reconnect loop, but guidance.
+        notice = first.locator("[data-voice-panel] [data-notice]")
+        notice.wait_for(state="visible", timeout=15_000)
+        assert "another tab" in notice.inner_text()
+        assert first.get_by_role("button", name="Use voice here").is_visible()
+        assert first.locator("[data-say-form]").is_visible()
+        assert first.locator("[data-voice-panel]").get_attribute("data-state") == "ended"
+        shot(first, "stage-voice-superseded")
+        assert second.locator("[data-voice-panel]").get_attribute("data-state") == "live"
+    finally:
+        context.close()
