@@ -87,8 +87,11 @@ def overrides(index_file: str) -> None:
         if not group or not path:
             _fail(f"fieldOverride needs collectionGroup and fieldPath: {ov}")
         if ov.get("indexes"):
-            print(f"WARNING: custom single-field indexes on {group}.{path} are not applied by this script "
-                  "(only exemptions and TTL are)", file=sys.stderr)
+            print(
+                f"WARNING: custom single-field indexes on {group}.{path} are not applied by this script "
+                "(only exemptions and TTL are)",
+                file=sys.stderr,
+            )
         ttl = "1" if ov.get("ttl") else "0"
         exempt = "1" if ov.get("indexes") == [] else "0"
         print("\t".join([group, path, ttl, exempt]))

@@ -26,7 +26,7 @@ def main() -> int:
     os.environ["CLOUDSDK_CORE_DISABLE_PROMPTS"] = "1"
     for var in ("CLOUDSDK_AUTH_ACCESS_TOKEN_FILE", "GOOGLE_APPLICATION_CREDENTIALS", "CLOUDSDK_CORE_ACCOUNT"):
         os.environ.pop(var, None)
-    from googlecloudsdk import gcloud_main  # noqa: PLC0415 (the SDK is only importable from here)
+    from googlecloudsdk import gcloud_main
 
     cli = gcloud_main.CreateCLI([])
     commands, seen = [], set()

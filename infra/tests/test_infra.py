@@ -45,7 +45,12 @@ def bats_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Compl
     files = sorted(str(p) for p in TESTS.glob("*.bats"))
     result = subprocess.run(
         [bats, "--print-output-on-failure", *files] if _bats_has_flag(bats) else [bats, *files],
-        cwd=INFRA.parent, env=env, capture_output=True, text=True, timeout=280, check=False,
+        cwd=INFRA.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=280,
+        check=False,
     )
     return result, export
 
@@ -73,9 +78,14 @@ def test_monitoring_json_matches_google_schemas() -> None:
             f"google-cloud-monitoring-dashboards and google-cloud-logging ({exc})"
         )
     values = {
-        "PROJECT_ID": "p", "REGION": "us-central1", "ENVIRONMENT": "production",
-        "AUDIO_SERVICE": "ai4joy-audio-service", "API_SERVICE": "ai4joy-api-service",
-        "DOMAIN_NAME": "app.example.com", "AUDIO_SATURATION_INSTANCES": "40", "API_SATURATION_INSTANCES": "80",
+        "PROJECT_ID": "p",
+        "REGION": "us-central1",
+        "ENVIRONMENT": "production",
+        "AUDIO_SERVICE": "ai4joy-audio-service",
+        "API_SERVICE": "ai4joy-api-service",
+        "DOMAIN_NAME": "app.example.com",
+        "AUDIO_SATURATION_INSTANCES": "40",
+        "API_SATURATION_INSTANCES": "80",
     }
 
     def render(path: Path) -> str:
@@ -126,29 +136,52 @@ def test_recorded_gcloud_commands_parse_with_real_gcloud(
     assert log.exists(), "the bats deploy test did not export its recorded calls"
     # Runbook operations too, recorded in dry-run-free form through the stub.
     ops_log = tmp_path / "ops-calls.log"
-    env = dict(os.environ, STUB_STATE_DIR=str(tmp_path), PATH=f"{TESTS / 'stubs'}:{os.environ['PATH']}",
-               SMOKE_WS_CLIENT="curl")
+    env = dict(
+        os.environ,
+        STUB_STATE_DIR=str(tmp_path),
+        PATH=f"{TESTS / 'stubs'}:{os.environ['PATH']}",
+        SMOKE_WS_CLIENT="curl",
+    )
     stub = TESTS / "stubs" / "gcloud"
-    for args in (["run", "deploy", "ai4joy-audio-service", "--image=x"],
-                 ["run", "deploy", "ai4joy-api-service", "--image=x"]):
+    for args in (
+        ["run", "deploy", "ai4joy-audio-service", "--image=x"],
+        ["run", "deploy", "ai4joy-api-service", "--image=x"],
+    ):
         subprocess.run([str(stub), *args, "--project=ai4joy-production"], env=env, check=True)
     ops = [
-        ["rollback", "audio", "ai4joy-audio-service-00001-old"], ["promote", "api"],
-        ["maintenance", "on", "audio"], ["maintenance", "off", "audio"],
+        ["rollback", "audio", "ai4joy-audio-service-00001-old"],
+        ["promote", "api"],
+        ["maintenance", "on", "audio"],
+        ["maintenance", "off", "audio"],
         ["scale", "audio", "--min=5", "--max=100", "--cpu=4", "--memory=2Gi", "--concurrency=10"],
-        ["disable-secret-version", "adk-api-key", "3"], ["revisions", "audio"], ["logs", "api"],
+        ["disable-secret-version", "adk-api-key", "3"],
+        ["revisions", "audio"],
+        ["logs", "api"],
     ]
     for args in ops:
         subprocess.run([str(INFRA / "ops.sh"), "production", *args], env=env, check=True, capture_output=True)
-    subprocess.run([str(INFRA / "ops.sh"), "production", "rotate-secret", "adk-api-key"], env=env, check=True,
-                   input="value", text=True, capture_output=True)
+    subprocess.run(
+        [str(INFRA / "ops.sh"), "production", "rotate-secret", "adk-api-key"],
+        env=env,
+        check=True,
+        input="value",
+        text=True,
+        capture_output=True,
+    )
     (tmp_path / "calls.log").replace(ops_log)
     combined = tmp_path / "all-calls.log"
     combined.write_text(log.read_text() + ops_log.read_text())
     result = subprocess.run(
         [python, "-S", str(TESTS / "gcloud_parse_check.py"), str(root), str(combined)],
-        capture_output=True, text=True, timeout=240, check=False, env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+        env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)},
     )
     print(result.stdout[-2000:])
-    assert result.returncode == 0, f"gcloud rejected recorded command lines:\n{result.stdout}\n{result.stderr[-3000:]}"
-    assert re.search(r"^\d+ unique gcloud command lines checked against the real parser, 0 failed$", result.stdout, re.M)
+    assert result.returncode == 0, (
+        f"gcloud rejected recorded command lines:\n{result.stdout}\n{result.stderr[-3000:]}"
+    )
+    summary = r"^\d+ unique gcloud command lines checked against the real parser, 0 failed$"
+    assert re.search(summary, result.stdout, re.M)
