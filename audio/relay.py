@@ -2,8 +2,9 @@
 
 Tasks, all owned here and cancelled in `stop()`:
 - uplink: browser PCM (16 kHz) -> Live, batched to 40-100 ms; push-to-talk and typed text in order;
-- downlink: Live -> browser (24 kHz audio, transcripts, interruptions, turn ends); it also owns the
-  upstream connection: connect, resume after goAway or a resumable close, bounded retries;
+- downlink (audio/downlink.py): Live -> browser (24 kHz audio, transcripts, interruptions, turn
+  ends); it also owns the upstream connection: connect, resume after goAway or a resumable
+  close, bounded retries;
 - keepalive: ping every WEBSOCKET_PING_INTERVAL, idle close after two unanswered pings, and the
   WEBSOCKET_TIMEOUT duration cap with a warning a minute before;
 - persist: saves finished turns and flushes counters, so slow writes never stall the audio.
@@ -17,7 +18,6 @@ import asyncio
 import collections
 import contextlib
 import logging
-import random
 import time
 import warnings
 from typing import Any, Protocol
@@ -26,7 +26,8 @@ from django.conf import settings
 from google.genai import types
 
 from audio import protocol, services
-from audio.live import FATAL, QUOTA, LiveConnection, classify
+from audio.downlink import DownlinkMixin
+from audio.live import LiveConnection
 from audio.turns import CompletedTurn, SessionTally
 
 with warnings.catch_warnings():  # audioop.rms is the cheapest loudness check in 3.11's stdlib
@@ -40,8 +41,6 @@ BATCH_MAX = protocol.IN_RATE * 2 * 100 // 1000  # 100 ms
 FLUSH_TAIL_S = 0.1  # send a short tail rather than hold it for the next frame
 HOLD_BYTES = protocol.IN_RATE * 2  # at most 1 s of input waits for the upstream
 SPEECH_RMS = 300  # a batch louder than this counts as the user speaking (latency measure)
-CONNECT_TIMEOUT_S = 10.0
-RETRY_BACKOFF_S = (0.2, 0.5, 1.0)  # one sleep per failed attempt; then give up with 4011
 PERSIST_TIMEOUT_S = 3.0
 FAILED_REASONS = frozenset({"upstream_error"})
 RESUMABLE_REASONS = frozenset({"server_restart", "network_error", "idle_timeout"})
@@ -53,7 +52,7 @@ class BrowserPort(Protocol):
     async def close(self, code: int) -> None: ...
 
 
-class LiveRelay:
+class LiveRelay(DownlinkMixin):
     def __init__(
         self,
         *,
@@ -234,142 +233,6 @@ class LiveRelay:
             self._tally.voiced(time.monotonic())
         await session.send_realtime_input(audio=types.Blob(data=chunk, mime_type=protocol.IN_MIME))
 
-    # --- downlink and the upstream connection ---------------------------------------------------
-    async def _downlink(self) -> None:
-        why = "start"
-        while True:
-            session = await self._connect(why)
-            if session is None:
-                return
-            try:
-                await self._pump(session)
-                why = "go_away"
-            except Exception as exc:
-                failure = classify(exc)
-                _log_gemini_error(failure.status, failure.kind)
-                if failure.kind in (QUOTA, FATAL):
-                    return await self._fail(failure.kind)
-                why = f"closed_{failure.status}"
-                if self._tally.partner_text or self._tally.first_audio_at is not None:
-                    # Cut off mid-reply: end the turn here, as an interruption, so the browser
-                    # stops waiting and what was said is kept.
-                    self._tally.interrupted = True
-                    await self._send_json({"type": "interrupted"})
-                    await self._turn_complete()
-            self._ready.clear()
-            self._session = None
-            self._session_changed.set()
-            await self._conn.close()
-
-    async def _connect(self, why: str) -> Any:
-        for attempt, backoff in enumerate(RETRY_BACKOFF_S):
-            try:
-                session = await self._conn.open(resume_handle=self._handle, open_timeout=CONNECT_TIMEOUT_S)
-            except Exception as exc:
-                failure = classify(exc)
-                _log_gemini_error(failure.status, failure.kind)
-                if failure.kind == QUOTA:
-                    return await self._fail(QUOTA)
-                if failure.kind == FATAL and not self._handle:
-                    return await self._fail(FATAL)
-                if failure.kind == FATAL:
-                    self._handle = None  # a stale handle: start the conversation afresh
-                    continue
-                await asyncio.sleep(backoff * (0.8 + 0.4 * random.random()))
-                continue
-            self._session = session
-            self._session_changed.set()
-            self._go_away = False
-            self._ready.set()
-            if why == "start":
-                await self._send_json(
-                    protocol.ready(
-                        session_id=self.record_id,
-                        resumed=self._resumed,
-                        ping_interval_s=settings.WEBSOCKET_PING_INTERVAL,
-                        max_duration_s=settings.WEBSOCKET_TIMEOUT,
-                    )
-                )
-            else:
-                log.info(
-                    "upstream reconnected",
-                    extra={
-                        "event": "gemini_live_reconnect",
-                        "why": why,
-                        "attempt": attempt + 1,
-                        "resumed": self._handle is not None,
-                        "session_id": self.record_id,
-                    },
-                )
-            return session
-        return await self._fail("retries")
-
-    async def _fail(self, kind: str) -> None:
-        if kind == QUOTA:
-            notice = protocol.error(
-                "upstream_quota", "The voice partner is over capacity right now. Carry on in text mode."
-            )
-        else:
-            notice = protocol.error(
-                "upstream_unavailable", "The voice partner is unavailable right now. Carry on in text mode."
-            )
-        self._begin_stop("upstream_error", notice)
-        return None
-
-    async def _pump(self, session: Any) -> None:
-        while True:  # receive() ends at every turn_complete
-            async with contextlib.aclosing(session.receive()) as messages:
-                async for msg in messages:
-                    await self._on_message(msg)
-                    if self._go_away and self._tally.first_audio_at is None and not self._tally.partner_text:
-                        return  # between turns: move to a new connection now
-            if self._go_away:
-                return
-
-    async def _on_message(self, msg: Any) -> None:
-        tally, now = self._tally, time.monotonic()
-        update = msg.session_resumption_update
-        if update is not None and update.resumable and update.new_handle:
-            self._handle = update.new_handle
-        if msg.go_away is not None:
-            self._go_away = True
-        if msg.usage_metadata is not None:
-            tally.usage(msg.usage_metadata)
-        sc = msg.server_content
-        if sc is None:
-            return
-        if sc.interrupted:
-            tally.interrupted = True
-            await self._send_json({"type": "interrupted"})
-        if sc.input_transcription is not None and sc.input_transcription.text:
-            tally.user_text += sc.input_transcription.text
-            await self._send_json(protocol.transcript("user", tally.user_text.strip(), final=False))
-        if sc.model_turn is not None and sc.model_turn.parts:
-            for part in sc.model_turn.parts:
-                blob = part.inline_data
-                if blob is not None and blob.data:
-                    tally.partner_audio(len(blob.data), now)
-                    if self._browser_open:
-                        await self._browser.send_bytes(blob.data)
-        if sc.output_transcription is not None and sc.output_transcription.text:
-            tally.partner_text += sc.output_transcription.text
-            await self._send_json(protocol.transcript("partner", tally.partner_text.strip(), final=False))
-        if sc.turn_complete:
-            await self._turn_complete()
-
-    async def _turn_complete(self) -> None:
-        turn = self._tally.complete_turn()
-        if turn.user_text:
-            await self._send_json(protocol.transcript("user", turn.user_text, final=True))
-        if turn.partner_text:
-            await self._send_json(protocol.transcript("partner", turn.partner_text, final=True))
-        await self._send_json(protocol.turn_complete(latency_ms=turn.latency_ms))
-        counters = self._tally.take_counters()
-        for key, value in counters.items():
-            self._totals[key] = self._totals.get(key, 0) + value
-        await self._send_json({"type": "usage", **self._totals, "dropped_audio_ms": self._tally.dropped_ms()})
-        await self._persist_q.put((turn, counters))
-
     # --- persistence ---------------------------------------------------------------------------------
     async def _persist_loop(self) -> None:
         while (job := await self._persist_q.get()) is not None:
@@ -426,9 +289,3 @@ class LiveRelay:
         if self._browser_open:
             with contextlib.suppress(Exception):  # the browser may vanish mid-send
                 await self._browser.send_json(message)
-
-
-def _log_gemini_error(status: str, kind: str) -> None:
-    log.warning(
-        "gemini live error", extra={"event": "gemini_error", "kind": "live", "status": status, "action": kind}
-    )
