@@ -110,4 +110,10 @@ PY
   [ "${status}" -eq 0 ]
   run python3 "${INFRA}/firestore_indexes.py" overrides "${real}"
   [ "${status}" -eq 0 ]
+  # without FIRESTORE_INDEX_FILE the deploy reads the app's file: one create per index in it
+  want="$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["indexes"]))' "${real}")"
+  unset FIRESTORE_INDEX_FILE
+  run "${INFRA}/deploy.sh" production --dry-run data
+  [ "${status}" -eq 0 ]
+  [ "$(grep -c '^+ gcloud firestore indexes composite create' <<<"${output}")" -eq "${want}" ]
 }
