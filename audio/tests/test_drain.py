@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import statistics
 import subprocess
 import sys
@@ -165,9 +166,22 @@ async def open_voice(server: ServerProcess, player: dict, resume: str = "") -> t
     return ws, await next_of_type(ws, "ready", timeout=15)
 
 
-async def test_sigterm_drains_real_voice_sockets_and_another_process_resumes_the_scene(app_env, app_servers):
-    talker, quiet, deaf = make_players(app_env, 3)
-    server = app_servers(app_env)
+def redis_layer() -> dict[str, str]:
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
+    except OSError:
+        pytest.skip("needs Redis at 127.0.0.1:6379")
+    return {"REDIS_URL": "redis://127.0.0.1:6379/0", "CHANNEL_PREFIX": f"t{uuid.uuid4().hex[:10]}",
+            "CACHE_PREFIX": f"t{uuid.uuid4().hex[:10]}"}
+
+
+@pytest.mark.parametrize("layer", ["in-memory", "redis"])
+async def test_sigterm_drains_real_voice_sockets_and_another_process_resumes_the_scene(
+    app_env, app_servers, layer
+):
+    env = {**app_env, **(redis_layer() if layer == "redis" else {})}
+    talker, quiet, deaf = make_players(env, 3)
+    server = app_servers(env)
     (talker_ws, _), (quiet_ws, _), (deaf_ws, _) = [await open_voice(server, p) for p in (talker, quiet, deaf)]
 
     # A turn right before SIGTERM: its transcript must be saved, not lost in the drain.
@@ -188,7 +202,7 @@ async def test_sigterm_drains_real_voice_sockets_and_another_process_resumes_the
     assert server.events("server_drain_finished")[0]["cancelled"] == 0
     deaf_ws.transport.abort()
 
-    records = stored(app_env, [p["scene_id"] for p in (talker, quiet, deaf)])
+    records = stored(env, [p["scene_id"] for p in (talker, quiet, deaf)])
     for player in (talker, quiet, deaf):
         [audio] = records[player["scene_id"]]["audio"]
         outcome = (audio["status"], audio["close_reason"], audio["resumable"])
@@ -198,7 +212,7 @@ async def test_sigterm_drains_real_voice_sockets_and_another_process_resumes_the
     assert any(t["speaker"] == "partner" and t["text"] for t in turns), turns
 
     # The browser reconnects (here: to a new process on the same database) and resumes.
-    successor = app_servers(app_env)
+    successor = app_servers(env)
     ws, ready = await open_voice(successor, talker, resume=talker_seen["reconnect"]["resume_token"])
     assert ready["resumed"] is True
     await ws.send(json.dumps({"type": "end"}))
