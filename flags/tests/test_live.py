@@ -106,7 +106,7 @@ async def setup_flag(percent: int) -> None:
     await database_sync_to_async(rollout_set)(percent=percent, actor_label="ops")
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 async def test_lowering_ends_only_users_no_longer_in_and_rollback_ends_the_rest(layer, user_in_bucket):
     await setup_flag(50)
     stays = await database_sync_to_async(user_in_bucket)(0, 1000)  # in from 10%
@@ -127,7 +127,7 @@ async def test_lowering_ends_only_users_no_longer_in_and_rollback_ends_the_rest(
         await communicator.disconnect()
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 async def test_raising_the_percentage_ends_nobody(layer, user_in_bucket):
     await setup_flag(10)
     communicator = await connect(await database_sync_to_async(user_in_bucket)(0, 1000))
@@ -145,7 +145,7 @@ def live_sessions(*, limit: int = 200) -> list[SimpleNamespace]:
     return LIVE[:limit]
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 async def test_admin_lists_live_sessions_and_ends_one_through_the_channel_layer(
     layer, settings, user_in_bucket, make_user
 ):

@@ -94,3 +94,13 @@ def test_percent_field_accepts_0_to_100_with_two_decimals(audio_v2):
         audio_v2.percent = bad
         with pytest.raises(ValidationError):
             audio_v2.full_clean()
+
+
+def test_flag_cache_entries_expire_within_seconds():
+    # Saving flushes a shared (Redis) cache at once; a per-process cache (local runs) cannot
+    # be flushed from another process, so its entries must not outlive a few seconds.
+    from django.core.cache import caches
+    from waffle.utils import get_cache
+
+    assert get_cache() is caches["flags"]
+    assert 0 < caches["flags"].default_timeout <= 10

@@ -6,6 +6,7 @@ import getpass
 import socket
 from typing import Any
 
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -13,7 +14,7 @@ from flags.guard import GuardError, guard_settings, rollout_guard
 from flags.models import format_percent
 from flags.rollout import AUDIO_V2
 from flags.selectors import rollout_status
-from flags.services import RolloutError, rollout_advance, rollout_rollback, rollout_set
+from flags.services import RolloutError, RolloutResult, rollout_advance, rollout_rollback, rollout_set
 
 
 class Command(BaseCommand):
@@ -87,23 +88,39 @@ class Command(BaseCommand):
         result = rollout_advance(
             actor=actor, actor_label=label, reason=reason, force=force, flag_name=AUDIO_V2
         )
-        self.stdout.write(result.describe())
+        self._report(result)
 
     def do_set(self, *, percent: str, reason: str, by: str, **_: Any) -> None:
         actor, label = self._actor(by)
         result = rollout_set(
             percent=percent, actor=actor, actor_label=label, reason=reason, flag_name=AUDIO_V2
         )
-        self.stdout.write(result.describe())
+        self._report(result)
 
     def do_rollback(self, *, reason: str, by: str, **_: Any) -> None:
         actor, label = self._actor(by)
         result = rollout_rollback(reason=reason, actor=actor, actor_label=label, flag_name=AUDIO_V2)
-        self.stdout.write(result.describe())
+        self._report(result)
 
     def do_guard(self, **_: Any) -> None:
         report = rollout_guard(flag_name=AUDIO_V2)
         self.stdout.write(report.message)
+        if report.tripped:
+            self._warn_if_process_local()
+
+    def _report(self, result: RolloutResult) -> None:
+        self.stdout.write(result.describe())
+        if result.notified:
+            self._warn_if_process_local()
+
+    def _warn_if_process_local(self) -> None:
+        # An in-memory channel layer lives inside one process: this command's message
+        # cannot reach sessions held by the server process. Production uses Redis.
+        if isinstance(get_channel_layer(), InMemoryChannelLayer):
+            self.stderr.write(
+                "note: in-memory channel layer (REDIS_URL unset): live sessions in other processes "
+                "were not told; they keep voice until they reconnect"
+            )
 
     def _actor(self, by: str) -> tuple[Any, str]:
         where = f"cli:{getpass.getuser()}@{socket.gethostname()}"
