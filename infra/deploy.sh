@@ -64,6 +64,9 @@ main() {
     [[ "${DRY_RUN}" == 1 ]] && printf '# --- phase: %s\n' "${phase}"
     "phase_${phase//-/_}"
   done
+  if [[ -n "${DNS_INSTRUCTIONS:-}" ]]; then
+    printf '\n%s\n' "${DNS_INSTRUCTIONS}"
+  fi
   if [[ "${DRY_RUN}" == 1 ]]; then
     info "dry run for ${ENVIRONMENT}: nothing was called"
   else

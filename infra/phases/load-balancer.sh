@@ -61,10 +61,14 @@ phase_load_balancer() {
 
   local ip
   ip="$(query "LB_IP" compute addresses describe "${LB_IP_NAME}" --global '--format=value(address)')"
-  printf '\nDNS: create this record at your DNS provider (guide 3.4), then wait for the certificate:\n'
-  printf '  Type: A   Name: %s   Value: %s   TTL: 300\n' "${DOMAIN_NAME}" "${ip}"
-  printf '  Check: gcloud compute ssl-certificates describe %s --global --format="get(managed.status)" --project=%s  (ACTIVE when ready, 15-60 min)\n\n' \
-    "${SSL_CERT}" "${PROJECT_ID}"
+  # Printed by deploy.sh at the very end of the run.
+  # shellcheck disable=SC2034  # read by deploy.sh
+  DNS_INSTRUCTIONS="$(
+    printf 'DNS: create this record at your DNS provider (guide 3.4), then wait for the certificate:\n'
+    printf '  Type: A   Name: %s   Value: %s   TTL: 300\n' "${DOMAIN_NAME}" "${ip}"
+    printf '  Check: gcloud compute ssl-certificates describe %s --global --format="get(managed.status)" --project=%s  (ACTIVE when ready, 15-60 min)' \
+      "${SSL_CERT}" "${PROJECT_ID}"
+  )"
 }
 
 #######################################
