@@ -175,11 +175,23 @@ def redis_layer() -> dict[str, str]:
             "CACHE_PREFIX": f"t{uuid.uuid4().hex[:10]}"}
 
 
-@pytest.mark.parametrize("layer", ["in-memory", "redis"])
+def firestore_store_env(request) -> dict[str, str]:
+    emulator = request.getfixturevalue("firestore_emulator")
+    emulator.reset()
+    return {"SESSION_STORE": "firestore", "FIRESTORE_EMULATOR_HOST": emulator.host,
+            "GCP_PROJECT_ID": emulator.project, "FIRESTORE_DATABASE": "(default)"}
+
+
+@pytest.mark.parametrize(("layer", "store"), [
+    ("in-memory", "django"),
+    ("redis", "django"),
+    pytest.param("redis", "firestore", marks=pytest.mark.firestore),  # as in production
+])
 async def test_sigterm_drains_real_voice_sockets_and_another_process_resumes_the_scene(
-    app_env, app_servers, layer
+    app_env, app_servers, request, layer, store
 ):
-    env = {**app_env, **(redis_layer() if layer == "redis" else {})}
+    env = {**app_env, **(redis_layer() if layer == "redis" else {}),
+           **(firestore_store_env(request) if store == "firestore" else {})}
     talker, quiet, deaf = make_players(env, 3)
     server = app_servers(env)
     (talker_ws, _), (quiet_ws, _), (deaf_ws, _) = [await open_voice(server, p) for p in (talker, quiet, deaf)]
