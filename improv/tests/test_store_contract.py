@@ -181,6 +181,71 @@ def test_scenes_stale_open_and_idle_before_oldest_first(store, uid):
     assert store.scenes_stale(base + US, limit=0) == []
 
 
+# Bad input gets a clear StoreError and loses nothing (house rule; the port's validation).
+ORM_GAPS = {
+    # Reported to the ORM adapter's owner; strict, so a fix turns these into failures to remove.
+    "state_not_dict": "ORM stores a non-dict state, then the scene (and the user's list) cannot be read",
+    "bad_mode": "ORM accepts any mode string",
+    "negative_page": "ORM raises Django's ValueError, not StoreError",
+    "negative_turn_count": "ORM raises IntegrityError, not StoreError",
+    "text_not_str": "ORM raises IntegrityError, not StoreError",
+    "close_reason_not_str": "ORM raises IntegrityError, not StoreError",
+}
+
+
+def orm_gap(request, store, key: str) -> None:
+    if store.__class__.__name__ == "DjangoSessionStore":
+        request.node.add_marker(pytest.mark.xfail(strict=True, reason=ORM_GAPS[key]))
+
+
+def test_non_dict_state_is_refused_and_loses_nothing(request, store, uid):
+    orm_gap(request, store, "state_not_dict")
+    scene = store.scene_create(user_id=uid, state={"keep": True})
+    with pytest.raises(StoreError):
+        store.scene_update(scene.id, state="not a dict")
+    with pytest.raises(StoreError):
+        store.scene_create(user_id=uid, state=[1, 2])
+    assert store.scene_get(scene.id) == scene
+    assert [s.id for s in store.scenes_for_user(uid)] == [scene.id]
+
+
+def test_unknown_mode_is_refused(request, store, uid):
+    orm_gap(request, store, "bad_mode")
+    scene = store.scene_create(user_id=uid)
+    for bad in (
+        lambda: store.scene_create(user_id=uid, mode="telepathy"),
+        lambda: store.scene_update(scene.id, mode="telepathy"),
+        lambda: store.turn_append(scene.id, speaker="user", text="hi", mode="telepathy"),
+    ):
+        with pytest.raises(StoreError):
+            bad()
+    assert store.scene_get(scene.id) == scene and store.turns_list(scene.id) == []
+
+
+def test_negative_limit_or_offset_is_a_store_error(request, store, uid):
+    orm_gap(request, store, "negative_page")
+    with pytest.raises(StoreError):
+        store.scenes_for_user(uid, limit=-1)
+    with pytest.raises(StoreError):
+        store.scenes_for_user(uid, offset=-1)
+
+
+def test_negative_turn_count_is_refused(request, store, uid):
+    orm_gap(request, store, "negative_turn_count")
+    scene = store.scene_create(user_id=uid)
+    with pytest.raises(StoreError):
+        store.scene_update(scene.id, turn_count=-1)
+    assert store.scene_get(scene.id) == scene
+
+
+def test_turn_text_must_be_a_string(request, store, uid):
+    orm_gap(request, store, "text_not_str")
+    scene = store.scene_create(user_id=uid)
+    with pytest.raises(StoreError):
+        store.turn_append(scene.id, speaker="user", text=None)
+    assert store.turns_list(scene.id) == [] and store.scene_get(scene.id).turn_count == 0
+
+
 # --- turns -----------------------------------------------------------------------------
 def test_turn_append_numbers_turns_and_counts_user_turns(store, uid):
     scene = store.scene_create(user_id=uid, status="active")
@@ -425,3 +490,11 @@ def test_audio_stats_since_window_edges(store, uid, scene):
     stats = store.audio_stats_since(ok.ended_at)
     assert stats.error_rate == 0.5
     assert AudioStats(total=0, failed=0).error_rate == 0.0
+
+
+def test_close_reason_must_be_a_string(request, store, uid, scene):
+    orm_gap(request, store, "close_reason_not_str")
+    audio = store.audio_session_start(user_id=uid, scene_id=scene.id, instance="i")
+    with pytest.raises(StoreError):
+        store.audio_session_finish(audio.id, status="ended", close_reason=None)
+    assert store.audio_session_get(audio.id) == audio
