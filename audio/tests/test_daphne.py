@@ -31,20 +31,29 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def daphne_url(tmp_path, gemini_emulator, scene, voice_cookie):
+def _server_database_url(tmp_path: Path) -> str:
+    """A database URL for the server process that sees this test's committed rows."""
+    db = connection.settings_dict
+    if connection.vendor == "postgresql":  # the same test database, over the network
+        auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+        return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
     if connection.vendor != "sqlite":
-        pytest.skip("this fixture copies the SQLite test database for the server process")
-    # The test database (migrated, with this test's user, session, flag and scene committed)
-    # is copied to a file the server process opens: no second migrate run.
+        pytest.skip(f"cannot share a {connection.vendor} test database with a server process")
+    # SQLite's test database lives in memory: copy it (migrated, with this test's user, session,
+    # flag and scene committed) to a file the server opens. No second migrate run.
     db_file = tmp_path / "daphne.sqlite3"
     with sqlite3.connect(db_file) as target:
         connection.ensure_connection()
         connection.connection.backup(target)
+    return f"sqlite:///{db_file}"
+
+
+@pytest.fixture
+def daphne_url(tmp_path, gemini_emulator, scene, voice_cookie):
     port = _free_port()
     env = {
         **os.environ,
-        "DATABASE_URL": f"sqlite:///{db_file}",
+        "DATABASE_URL": _server_database_url(tmp_path),
         "DJANGO_SETTINGS_MODULE": "ai4joy.settings",
         "GEMINI_BACKEND": "emulator",
         "GEMINI_EMULATOR_URL": gemini_emulator.url,
