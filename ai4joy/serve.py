@@ -210,6 +210,10 @@ class ServeCommandLineInterface(CommandLineInterface):
     description = "ai4joy: Daphne with a graceful drain on SIGTERM"
     server_class = DrainingServer
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.parser.prog = "python -m ai4joy.serve"
+
 
 def daphne_args(argv: list[str], environ: dict[str, str] | os._Environ[str]) -> list[str]:
     """Our defaults, then the caller's options (argparse keeps the last value), then the app."""
@@ -237,7 +241,12 @@ def daphne_args(argv: list[str], environ: dict[str, str] | os._Environ[str]) -> 
 
 def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ai4joy.settings")
-    ServeCommandLineInterface().run(daphne_args(sys.argv[1:] if argv is None else argv, os.environ))
+    from django.conf import settings
+
+    cli = ServeCommandLineInterface()
+    if not settings.DRAIN_TIMEOUT > 0:
+        cli.parser.error(f"DRAIN_TIMEOUT must be a positive number of seconds, not {settings.DRAIN_TIMEOUT}")
+    cli.run(daphne_args(sys.argv[1:] if argv is None else argv, os.environ))
     # The reactor has stopped after the drain: everything worth keeping is saved. Tearing
     # down the interpreter (GC of the SDKs' many objects) was measured at 1.5-2.5 s, which
     # would push the exit past Cloud Run's 10 s; skip it.
