@@ -145,7 +145,7 @@ export class StageSocket extends EventTarget {
     if (!this.ws) return;
     const ws = this.ws;
     this.detach();
-    try { ws.close(4000, why.slice(0, 100)); } catch { /* already closing */ }
+    try { ws.close(1000, why.slice(0, 100)); } catch { /* already closing */ }
     this.scheduleRetry();
   }
 

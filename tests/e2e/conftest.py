@@ -10,6 +10,7 @@ report header says why in capitals (CI installs them: apt-get install chromium e
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import signal
@@ -139,6 +140,19 @@ class Stack:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def events(self, name: str) -> list[dict]:
+        """The server's structured log events called `name` (JSON lines), across restarts."""
+        found = []
+        for line in self.log().splitlines():
+            if line.startswith("{"):
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                if record.get("event") == name:
+                    found.append(record)
+        return found
 
 
 _SEED_USERS = """

@@ -96,7 +96,11 @@ def test_server_restart_mid_scene_reconnects_and_the_scene_carries_on(voice_stac
         page.wait_for_function(
             f"document.querySelectorAll(\"[data-transcript] li[data-role='partner']\").length > {before}",
             timeout=40_000)
-        assert "carries on" in page.locator("[data-transcript]").inner_text()
+        assert "carries on" in page.locator("[data-transcript]").inner_text()  # ready.resumed was true
+        ended = [e for e in voice_stack.events("audio_session_ended") if e.get("reason") == "server_restart"]
+        resumed = [e for e in voice_stack.events("audio_session_started") if e.get("resumed_from")]
+        assert ended and resumed, voice_stack.log()[-3000:]
+        assert resumed[-1]["resumed_from"] == ended[-1]["session_id"]  # the same session, resumed
         shot(page, "stage-voice-resumed")
     finally:
         context.close()
