@@ -6,6 +6,7 @@ improv/store/firestore.py; see its docstring for why commits are optimistic.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import weakref
 from typing import Any
 
@@ -50,6 +51,12 @@ class AsyncFirestoreMixin:
             raise
         return True
 
+    async def _ais_mine(self, ref: Any, write_id: str) -> bool:
+        """See FirestoreSessionStore._is_mine."""
+        with backend_errors():
+            snap = await ref.get()
+        return snap.exists and (snap.to_dict() or {}).get("write_id") == write_id
+
     async def ascene_get(self, scene_id: str) -> SceneRecord:
         with backend_errors():
             snap = await self._ascene_ref(scene_id).get()
@@ -82,19 +89,21 @@ class AsyncFirestoreMixin:
         docs.turn_check(speaker=speaker, text=text, mode=mode, meta=meta)
         db = self._adb()
         ref = self._ascene_ref(scene_id)
+        mine = docs.write_id()
         for attempt in range(docs.MAX_ATTEMPTS):
             with backend_errors():
                 snap = await ref.get()
             if not snap.exists:
                 raise SceneNotFound(f"no scene {scene_id!r}")
             index, turn, changes = docs.turn_plan(
-                snap.to_dict(), speaker=speaker, text=text, mode=mode, meta=meta, at=docs.now()
+                snap.to_dict(), speaker=speaker, text=text, mode=mode, meta=meta, at=docs.now(), write_id=mine
             )
             with backend_errors():  # values are encoded here
                 batch = db.batch()
                 batch.create(ref.collection(docs.TURNS).document(docs.turn_doc_id(index)), turn)
                 batch.update(ref, changes, option=db.write_option(last_update_time=snap.update_time))
-            if await self._acommit(batch):
+            turn_ref = ref.collection(docs.TURNS).document(docs.turn_doc_id(index))
+            if await self._acommit(batch) or await self._ais_mine(turn_ref, mine):
                 return docs.turn_record(scene_id, turn)
             await asyncio.sleep(docs.backoff(attempt))
         raise StoreError(f"could not append a turn to scene {scene_id}: too much contention")
@@ -149,6 +158,7 @@ class AsyncFirestoreMixin:
             raise StoreError(f"no audio session {session_id!r}")
         db = self._adb()
         ref = db.collection(docs.AUDIO).document(session_id)
+        tried: set[dt.datetime] = set()
         for attempt in range(docs.MAX_ATTEMPTS):
             with backend_errors():
                 snap = await ref.get()
@@ -156,17 +166,21 @@ class AsyncFirestoreMixin:
                 raise StoreError(f"no audio session {session_id!r}")
             doc = snap.to_dict()
             if doc["status"] != "active":  # the first outcome stands; late counters add up
+                if tried and docs.plain_time(doc.get("ended_at")) in tried:
+                    return docs.audio_record(session_id, doc)  # our own commit, retried by the SDK
                 with backend_errors():
                     await ref.update(docs.late_counts(counts))
                     snap = await ref.get()
                 return docs.audio_record(session_id, snap.to_dict())
+            at = docs.now()
+            tried.add(at)
             changes = docs.audio_finish_changes(
                 doc,
                 status=status,
                 close_reason=close_reason,
                 resumable=resumable,
                 increments=counts,
-                at=docs.now(),
+                at=at,
             )
             with backend_errors():  # values are encoded here
                 batch = db.batch()

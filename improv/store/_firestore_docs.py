@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import random
+import uuid
 from collections.abc import Iterator
 from dataclasses import fields
 from typing import Any
@@ -63,6 +64,14 @@ def turn_doc_id(index: int) -> str:
     return f"{index:08d}"
 
 
+def write_id() -> str:
+    return uuid.uuid4().hex
+
+
+def plain_time(value: Any) -> dt.datetime | None:
+    return _plain(value)
+
+
 def backoff(attempt: int) -> float:
     """Seconds to wait before retrying a conflicted commit (full jitter, capped)."""
     return random.uniform(0, min(0.1, 0.002 * 2 ** min(attempt, 10)))
@@ -72,8 +81,14 @@ def _plain(value: Any) -> Any:
     # The SDK returns DatetimeWithNanoseconds; records carry plain aware datetimes.
     if isinstance(value, dt.datetime):
         return dt.datetime(
-            value.year, value.month, value.day, value.hour, value.minute, value.second,
-            value.microsecond, tzinfo=dt.UTC,
+            value.year,
+            value.month,
+            value.day,
+            value.hour,
+            value.minute,
+            value.second,
+            value.microsecond,
+            tzinfo=dt.UTC,
         )
     return value
 
@@ -135,26 +150,40 @@ def check_scene_fields(changes: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- scenes ----------------------------------------------------------------------------
-def scene_new_doc(*, user_id: int, status: str, game_slug: str, mode: str,
-                  state: dict[str, Any] | None, at: dt.datetime) -> dict[str, Any]:
+def scene_new_doc(
+    *, user_id: int, status: str, game_slug: str, mode: str, state: dict[str, Any] | None, at: dt.datetime
+) -> dict[str, Any]:
     check_user_id(user_id)
     check_choice("status", status, SCENE_STATUSES)
     check_choice("mode", mode, MODES)
     if state is not None and not isinstance(state, dict):
         raise StoreError("state must be a dict")
     return {
-        "user_id": user_id, "status": status, "game_slug": game_slug, "suggestion": "",
-        "mode": mode, "turn_count": 0, "turn_seq": 0, "state": dict(state or {}),
-        "created_at": at, "updated_at": at, "last_activity_at": at, "ended_at": None,
+        "user_id": user_id,
+        "status": status,
+        "game_slug": game_slug,
+        "suggestion": "",
+        "mode": mode,
+        "turn_count": 0,
+        "turn_seq": 0,
+        "state": dict(state or {}),
+        "created_at": at,
+        "updated_at": at,
+        "last_activity_at": at,
+        "ended_at": None,
         "expires_at": expiry(at),
     }
 
 
 def scene_record(scene_id: str, doc: dict[str, Any]) -> SceneRecord:
     return SceneRecord(
-        id=scene_id, user_id=doc["user_id"], status=doc["status"],
-        game_slug=doc.get("game_slug", ""), suggestion=doc.get("suggestion", ""),
-        mode=doc.get("mode", "text"), turn_count=doc.get("turn_count", 0),
+        id=scene_id,
+        user_id=doc["user_id"],
+        status=doc["status"],
+        game_slug=doc.get("game_slug", ""),
+        suggestion=doc.get("suggestion", ""),
+        mode=doc.get("mode", "text"),
+        turn_count=doc.get("turn_count", 0),
         state=dict(doc.get("state") or {}),
         **{name: _plain(doc.get(name)) for name in SCENE_TIMES},
     )
@@ -174,13 +203,28 @@ def turn_check(*, speaker: str, text: str, mode: str, meta: dict[str, Any] | Non
         raise StoreError("meta must be a dict")
 
 
-def turn_plan(scene: dict[str, Any], *, speaker: str, text: str, mode: str,
-              meta: dict[str, Any] | None, at: dt.datetime) -> tuple[int, dict[str, Any], dict[str, Any]]:
-    """Given the scene as read, the next index, the turn document and the scene's changes."""
+def turn_plan(
+    scene: dict[str, Any],
+    *,
+    speaker: str,
+    text: str,
+    mode: str,
+    meta: dict[str, Any] | None,
+    at: dt.datetime,
+    write_id: str,
+) -> tuple[int, dict[str, Any], dict[str, Any]]:
+    """Given the scene as read, the next index, the turn document and the scene's changes.
+    `write_id` marks the turn as this call's, in case the SDK retried a commit that had landed."""
     index = scene.get("turn_seq", 0) + 1
     turn = {
-        "index": index, "speaker": speaker, "text": text, "mode": mode, "meta": dict(meta or {}),
-        "created_at": at, "expires_at": scene.get("expires_at") or expiry(at),
+        "index": index,
+        "write_id": write_id,
+        "speaker": speaker,
+        "text": text,
+        "mode": mode,
+        "meta": dict(meta or {}),
+        "created_at": at,
+        "expires_at": scene.get("expires_at") or expiry(at),
     }
     changes: dict[str, Any] = {"turn_seq": index, "last_activity_at": at, "updated_at": at}
     if speaker == "user":
@@ -190,8 +234,12 @@ def turn_plan(scene: dict[str, Any], *, speaker: str, text: str, mode: str,
 
 def turn_record(scene_id: str, doc: dict[str, Any]) -> TurnRecord:
     return TurnRecord(
-        scene_id=scene_id, index=doc["index"], speaker=doc["speaker"], text=doc["text"],
-        mode=doc.get("mode", "text"), meta=dict(doc.get("meta") or {}),
+        scene_id=scene_id,
+        index=doc["index"],
+        speaker=doc["speaker"],
+        text=doc["text"],
+        mode=doc.get("mode", "text"),
+        meta=dict(doc.get("meta") or {}),
         created_at=_plain(doc.get("created_at")),
     )
 
@@ -200,18 +248,36 @@ def turn_record(scene_id: str, doc: dict[str, Any]) -> TurnRecord:
 def audio_new_doc(*, user_id: int, scene_id: str, instance: str, at: dt.datetime) -> dict[str, Any]:
     check_user_id(user_id)
     return {
-        "user_id": user_id, "session_id": scene_id, "status": "active", "instance": instance,
-        "close_reason": "", "resumable": False, "resume_handle": "",
+        "user_id": user_id,
+        "session_id": scene_id,
+        "status": "active",
+        "instance": instance,
+        "close_reason": "",
+        "resumable": False,
+        "resume_handle": "",
         **dict.fromkeys(AUDIO_COUNTERS, 0),
-        "created_at": at, "updated_at": at, "ended_at": None, "expires_at": expiry(at),
+        "created_at": at,
+        "updated_at": at,
+        "ended_at": None,
+        "expires_at": expiry(at),
     }
 
 
-def audio_finish_changes(doc: dict[str, Any], *, status: str, close_reason: str, resumable: bool,
-                         increments: dict[str, int], at: dt.datetime) -> dict[str, Any]:
+def audio_finish_changes(
+    doc: dict[str, Any],
+    *,
+    status: str,
+    close_reason: str,
+    resumable: bool,
+    increments: dict[str, int],
+    at: dt.datetime,
+) -> dict[str, Any]:
     changes: dict[str, Any] = {
-        "status": status, "close_reason": close_reason, "resumable": bool(resumable),
-        "ended_at": at, "updated_at": at,
+        "status": status,
+        "close_reason": close_reason,
+        "resumable": bool(resumable),
+        "ended_at": at,
+        "updated_at": at,
     }
     for name, value in increments.items():
         changes[name] = doc.get(name, 0) + value
@@ -225,9 +291,14 @@ def late_counts(increments: dict[str, int]) -> dict[str, Any]:
 
 def audio_record(session_id: str, doc: dict[str, Any]) -> AudioSessionRecord:
     return AudioSessionRecord(
-        id=session_id, user_id=doc["user_id"], scene_id=doc["session_id"], status=doc["status"],
-        instance=doc.get("instance", ""), close_reason=doc.get("close_reason", ""),
-        resumable=bool(doc.get("resumable", False)), resume_handle=doc.get("resume_handle", ""),
+        id=session_id,
+        user_id=doc["user_id"],
+        scene_id=doc["session_id"],
+        status=doc["status"],
+        instance=doc.get("instance", ""),
+        close_reason=doc.get("close_reason", ""),
+        resumable=bool(doc.get("resumable", False)),
+        resume_handle=doc.get("resume_handle", ""),
         **{name: doc.get(name, 0) for name in AUDIO_COUNTERS},
         **{name: _plain(doc.get(name)) for name in AUDIO_TIMES},
     )
@@ -237,7 +308,6 @@ def check_finish(status: str, close_reason: str) -> None:
     check_choice("status", status, FINISHED_AUDIO)
     if not isinstance(close_reason, str):
         raise StoreError("close_reason must be a string")
-
 
 
 def sort_audio(records: list[AudioSessionRecord]) -> list[AudioSessionRecord]:
@@ -267,12 +337,13 @@ def backend_errors() -> Iterator[None]:
 def valid_id(doc_id: Any) -> bool:
     # Anything else would address another path (or, if empty, mint a new random id).
     return (
-        isinstance(doc_id, str) and 0 < len(doc_id) <= 1500 and "/" not in doc_id
-        and doc_id not in (".", "..") and not (doc_id.startswith("__") and doc_id.endswith("__"))
+        isinstance(doc_id, str)
+        and 0 < len(doc_id) <= 1500
+        and "/" not in doc_id
+        and doc_id not in (".", "..")
+        and not (doc_id.startswith("__") and doc_id.endswith("__"))
     )
 
 
 def first_count(result: Any) -> int:
     return int(result[0][0].value)
-
-

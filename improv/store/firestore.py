@@ -79,6 +79,17 @@ class FirestoreSessionStore(AsyncFirestoreMixin, SessionStore):
             raise
         return True
 
+    def _exists(self, ref: Any) -> bool:
+        with backend_errors():
+            return bool(ref.get().exists)
+
+    def _is_mine(self, ref: Any, write_id: str) -> bool:
+        """After a lost race: did our write land anyway? (The SDK retries a commit on UNAVAILABLE,
+        and a retry of one that had landed fails as a conflict; this keeps it from repeating.)"""
+        with backend_errors():
+            snap = ref.get()
+        return snap.exists and (snap.to_dict() or {}).get("write_id") == write_id
+
     # --- scenes ---------------------------------------------------------------------
     def scene_create(
         self,
@@ -104,7 +115,7 @@ class FirestoreSessionStore(AsyncFirestoreMixin, SessionStore):
                 if not known:  # the profile is written once, on the user's first scene
                     batch.create(user_ref, docs.user_doc(user_id, at))
                 batch.create(ref, doc)
-            if self._commit(batch):
+            if self._commit(batch) or self._exists(ref):  # the id is ours alone: if it exists, we made it
                 return docs.scene_record(ref.id, doc)
             time.sleep(docs.backoff(attempt))
         raise StoreError("could not create the scene: too much contention")
@@ -172,19 +183,21 @@ class FirestoreSessionStore(AsyncFirestoreMixin, SessionStore):
         docs.turn_check(speaker=speaker, text=text, mode=mode, meta=meta)
         db = self._db()
         ref = self._scene_ref(scene_id)
+        mine = docs.write_id()
         for attempt in range(docs.MAX_ATTEMPTS):
             with backend_errors():
                 snap = ref.get()
             if not snap.exists:
                 raise SceneNotFound(f"no scene {scene_id!r}")
             index, turn, changes = docs.turn_plan(
-                snap.to_dict(), speaker=speaker, text=text, mode=mode, meta=meta, at=docs.now()
+                snap.to_dict(), speaker=speaker, text=text, mode=mode, meta=meta, at=docs.now(), write_id=mine
             )
             with backend_errors():  # values are encoded here
                 batch = db.batch()
                 batch.create(ref.collection(docs.TURNS).document(docs.turn_doc_id(index)), turn)
                 batch.update(ref, changes, option=db.write_option(last_update_time=snap.update_time))
-            if self._commit(batch):
+            turn_ref = ref.collection(docs.TURNS).document(docs.turn_doc_id(index))
+            if self._commit(batch) or self._is_mine(turn_ref, mine):
                 return docs.turn_record(scene_id, turn)
             time.sleep(docs.backoff(attempt))
         raise StoreError(f"could not append a turn to scene {scene_id}: too much contention")
@@ -247,6 +260,7 @@ class FirestoreSessionStore(AsyncFirestoreMixin, SessionStore):
             raise StoreError(f"no audio session {session_id!r}")
         db = self._db()
         ref = self._audio_ref(session_id)
+        tried: set[dt.datetime] = set()  # our ended_at values, to recognise our own landed commit
         for attempt in range(docs.MAX_ATTEMPTS):
             with backend_errors():
                 snap = ref.get()
@@ -254,17 +268,21 @@ class FirestoreSessionStore(AsyncFirestoreMixin, SessionStore):
                 raise StoreError(f"no audio session {session_id!r}")
             doc = snap.to_dict()
             if doc["status"] != "active":  # finished already: the first outcome stands,
+                if tried and docs.plain_time(doc.get("ended_at")) in tried:
+                    return docs.audio_record(session_id, doc)  # ...and it was ours (a retried commit)
                 with backend_errors():  # but late counters still add up
                     ref.update(docs.late_counts(counts))
                     snap = ref.get()
                 return docs.audio_record(session_id, snap.to_dict())
+            at = docs.now()
+            tried.add(at)
             changes = docs.audio_finish_changes(
                 doc,
                 status=status,
                 close_reason=close_reason,
                 resumable=resumable,
                 increments=counts,
-                at=docs.now(),
+                at=at,
             )
             with backend_errors():  # values are encoded here
                 batch = db.batch()

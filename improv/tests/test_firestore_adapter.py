@@ -96,3 +96,57 @@ def test_project_is_required(settings):
     settings.GCP_PROJECT_ID = ""
     with pytest.raises(StoreError, match="GCP_PROJECT_ID"):
         FirestoreSessionStore()
+
+
+class LostAcks(FirestoreSessionStore):
+    """The first commits land but their answers are lost, as when the SDK retries a commit after
+    UNAVAILABLE and the retry then fails as a conflict."""
+
+    def __init__(self, lost: int = 1) -> None:
+        super().__init__()
+        self.lost = lost
+
+    def _commit(self, batch) -> bool:
+        landed = super()._commit(batch)
+        if landed and self.lost:
+            self.lost -= 1
+            return False
+        return landed
+
+    async def _acommit(self, batch) -> bool:
+        landed = await super()._acommit(batch)
+        if landed and self.lost:
+            self.lost -= 1
+            return False
+        return landed
+
+
+def test_a_landed_commit_reported_as_a_conflict_is_not_repeated(firestore_store):
+    store = LostAcks(lost=3)
+    scene = store.scene_create(user_id=12)
+    assert [s.id for s in firestore_store.scenes_for_user(12)] == [scene.id]
+    turn = store.turn_append(scene.id, speaker="user", text="only once")
+    assert turn.index == 1
+    assert [t.text for t in firestore_store.turns_list(scene.id)] == ["only once"]
+    assert firestore_store.scene_get(scene.id).turn_count == 1
+    audio = firestore_store.audio_session_start(user_id=12, scene_id=scene.id, instance="i")
+    done = store.audio_session_finish(audio.id, status="ended", close_reason="client_close", bytes_in=10)
+    assert done.bytes_in == 10 and firestore_store.audio_session_get(audio.id).bytes_in == 10  # not twice
+
+
+def test_a_landed_async_commit_reported_as_a_conflict_is_not_repeated(firestore_store):
+    store = LostAcks(lost=2)
+    scene = firestore_store.scene_create(user_id=13)
+    audio = firestore_store.audio_session_start(user_id=13, scene_id=scene.id, instance="i")
+
+    async def play():
+        turn = await store.aturn_append(scene.id, speaker="partner", text="once", mode="voice")
+        done = await store.aaudio_session_finish(
+            audio.id, status="failed", close_reason="upstream_error", turns=1
+        )
+        return turn, done
+
+    turn, done = asyncio.run(play())
+    assert turn.index == 1 and [t.text for t in firestore_store.turns_list(scene.id)] == ["once"]
+    assert (done.status, done.turns) == ("failed", 1)
+    assert firestore_store.audio_session_get(audio.id).turns == 1
