@@ -55,6 +55,21 @@ print("SEED" + json.dumps(out))
 """
 
 
+def _prepare_database(env: dict[str, str], sessions: int) -> list[dict[str, str]]:
+    """A fresh SQLite database with N signed-in users in the rollout, each with an open scene."""
+    manage = [sys.executable, str(REPO / "manage.py")]
+    subprocess.run([*manage, "migrate", "--noinput"], env=env, check=True, capture_output=True, timeout=300)
+    out = subprocess.run(
+        [*manage, "shell", "-c", SEED.format(n=sessions)],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+    return json.loads(out[out.index("SEED") + 4 :].strip())
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -102,9 +117,19 @@ class ChunkClock:
         live.LiveSession._send = stamped  # type: ignore[method-assign]
 
 
-async def _session(i: int, url: str, port: int, seed: dict[str, str], turns: int, clock: ChunkClock,
-                   added_ms: list[float], ttfa_ms: list[float], opened: asyncio.Event,
-                   release: asyncio.Event, errors: list[str]) -> None:
+async def _session(
+    i: int,
+    url: str,
+    port: int,
+    seed: dict[str, str],
+    turns: int,
+    clock: ChunkClock,
+    added_ms: list[float],
+    ttfa_ms: list[float],
+    finished: asyncio.Event,
+    release: asyncio.Event,
+    errors: list[str],
+) -> None:
     from websockets.asyncio.client import connect
 
     headers = {"Origin": f"http://127.0.0.1:{port}", "Cookie": f"sessionid={seed['cookie']}"}
@@ -123,13 +148,14 @@ async def _session(i: int, url: str, port: int, seed: dict[str, str], turns: int
         if ready.get("type") != "ready":
             errors.append(f"session {i}: {ready}")
             return
-        opened.set()
         mic_task = asyncio.create_task(mic())
         k = 0
         try:
             for turn in range(turns):
                 asked = time.monotonic()
-                await ws.send(json.dumps({"type": "text", "text": f"Turn {turn}: the moon bakery needs help"}))
+                await ws.send(
+                    json.dumps({"type": "text", "text": f"Turn {turn}: the moon bakery needs help"})
+                )
                 first = True
                 while True:
                     frame = await ws.recv()
@@ -144,6 +170,7 @@ async def _session(i: int, url: str, port: int, seed: dict[str, str], turns: int
                         k += 1
                     elif json.loads(frame).get("type") == "turn_complete":
                         break
+            finished.set()
             await release.wait()  # hold the socket open until memory is measured
         finally:
             streaming = False
@@ -151,7 +178,7 @@ async def _session(i: int, url: str, port: int, seed: dict[str, str], turns: int
             await ws.send(json.dumps({"type": "end"}))
 
 
-async def run(sessions: int, turns: int, timeout: float) -> dict[str, Any]:
+async def run(sessions: int, turns: int, budget_s: float) -> dict[str, Any]:
     from emulator.server import EmulatorServer
     from emulator.state import Options
 
@@ -160,19 +187,29 @@ async def run(sessions: int, turns: int, timeout: float) -> dict[str, Any]:
     clock.install()
     emulator = EmulatorServer(state_dir=work / "emulator", options=Options(seed=1))
     await emulator.start()
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{work / 'bench.sqlite3'}", "GEMINI_BACKEND": "emulator",
-           "GEMINI_EMULATOR_URL": emulator.url, "GEMINI_EMULATOR_CA_FILE": str(emulator.ca_file),
-           "DJANGO_SETTINGS_MODULE": "ai4joy.settings", "SERVICE_ROLE": "all", "REDIS_URL": "",
-           "LOG_LEVEL": "WARNING", "WEBSOCKET_PING_INTERVAL": "30", "PYTHONPATH": str(REPO)}
-    manage = [sys.executable, str(REPO / "manage.py")]
-    subprocess.run([*manage, "migrate", "--noinput"], env=env, check=True, capture_output=True, timeout=300)
-    out = subprocess.run([*manage, "shell", "-c", SEED.format(n=sessions)], env=env, check=True,
-                         capture_output=True, text=True, timeout=120).stdout
-    seeds = json.loads(out[out.index("SEED") + 4:].strip())
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{work / 'bench.sqlite3'}",
+        "GEMINI_BACKEND": "emulator",
+        "GEMINI_EMULATOR_URL": emulator.url,
+        "GEMINI_EMULATOR_CA_FILE": str(emulator.ca_file),
+        "DJANGO_SETTINGS_MODULE": "ai4joy.settings",
+        "SERVICE_ROLE": "all",
+        "REDIS_URL": "",
+        "LOG_LEVEL": "WARNING",
+        "WEBSOCKET_PING_INTERVAL": "30",
+        "PYTHONPATH": str(REPO),
+    }
+    seeds = await asyncio.to_thread(_prepare_database, env, sessions)
     port = _free_port()
     log = (work / "daphne.log").open("wb")
-    server = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                               "ai4joy.asgi:application"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(  # noqa: ASYNC220 (started once, before any session)
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "ai4joy.asgi:application"],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     added: list[float] = []
     ttfa: list[float] = []
     errors: list[str] = []
@@ -186,19 +223,33 @@ async def run(sessions: int, turns: int, timeout: float) -> dict[str, Any]:
         url = f"ws://127.0.0.1:{port}"
         release = asyncio.Event()
         events = [asyncio.Event() for _ in seeds]
-        tasks = [asyncio.create_task(_session(0, url, port, seeds[0], turns, clock, [], [], events[0], release,
-                                              errors))]
-        await asyncio.wait_for(events[0].wait(), 30)
-        await asyncio.sleep(1.0)
+        tasks = [
+            asyncio.create_task(
+                _session(0, url, port, seeds[0], turns, clock, [], [], events[0], release, errors)
+            )
+        ]
+        # One session through all its turns first, so imports and caches are warm before measuring.
+        await asyncio.wait_for(events[0].wait(), budget_s)
         rss_one = _rss_kib(server.pid)
-        tasks += [asyncio.create_task(_session(i, url, port, seeds[i], turns, clock, added, ttfa, events[i],
-                                               release, errors)) for i in range(1, len(seeds))]
+        tasks += [
+            asyncio.create_task(
+                _session(i, url, port, seeds[i], turns, clock, added, ttfa, events[i], release, errors)
+            )
+            for i in range(1, len(seeds))
+        ]
         started = time.monotonic()
         # Sessions hold their sockets open after their turns (until `release`): measure memory
         # once every turn is done, while all N are still connected.
-        while (len(ttfa) < (len(seeds) - 1) * turns and time.monotonic() - started < timeout
-               and not any(t.done() for t in tasks)):
+        while (  # noqa: ASYNC110 (polls several conditions, once per 0.2 s)
+            not all(e.is_set() for e in events)
+            and time.monotonic() - started < budget_s
+            and not any(t.done() for t in tasks)
+        ):
             await asyncio.sleep(0.2)
+        if not all(e.is_set() for e in events):
+            errors.append(
+                f"only {sum(e.is_set() for e in events)} of {len(events)} sessions finished in time"
+            )
         rss_n = _rss_kib(server.pid)
         release.set()
         results = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 30)
@@ -209,9 +260,14 @@ async def run(sessions: int, turns: int, timeout: float) -> dict[str, Any]:
         log.close()
         await emulator.stop()
     return {
-        "sessions": sessions, "turns_per_session": turns, "audio_chunks": len(added),
-        "added_latency_ms": {"p50": round(_pct(added, 0.5), 2), "p99": round(_pct(added, 0.99), 2),
-                             "max": round(max(added, default=float("nan")), 2)},
+        "sessions": sessions,
+        "turns_per_session": turns,
+        "audio_chunks": len(added),
+        "added_latency_ms": {
+            "p50": round(_pct(added, 0.5), 2),
+            "p99": round(_pct(added, 0.99), 2),
+            "max": round(max(added, default=float("nan")), 2),
+        },
         "time_to_first_audio_ms": {"p50": round(_pct(ttfa, 0.5), 1), "p99": round(_pct(ttfa, 0.99), 1)},
         "memory_per_session_kib": round((rss_n - rss_one) / max(1, sessions - 1), 1),
         "server_rss_mib": round(rss_n / 1024, 1),
