@@ -58,6 +58,7 @@ class ServerProcess:
     port: int
     log_path: Path
     env: dict[str, str] = field(repr=False)
+    sigterm_at: float | None = None
 
     @property
     def ws_base(self) -> str:
@@ -68,6 +69,8 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def sigterm(self) -> None:
+        if self.sigterm_at is None:
+            self.sigterm_at = time.monotonic()
         self.process.send_signal(signal.SIGTERM)
 
     def log(self) -> str:
@@ -84,6 +87,12 @@ class ServerProcess:
                 if record.get("event") == name:
                     found.append(record)
         return found
+
+    def wait_exit(self, within: float) -> int:
+        """The exit code, if the process ends within `within` seconds of the first SIGTERM;
+        raises subprocess.TimeoutExpired otherwise."""
+        assert self.sigterm_at is not None, "send SIGTERM first"
+        return self.process.wait(timeout=max(0.1, self.sigterm_at + within - time.monotonic()))
 
     def stop(self) -> None:
         if self.process.poll() is None:

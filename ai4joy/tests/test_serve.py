@@ -97,10 +97,6 @@ def by_event(records: list[dict], event: str) -> dict[str, dict]:
     return {r["id"]: r for r in records if r["event"] == event}
 
 
-def wait_exit(server: ServerProcess, timeout: float) -> int:
-    return server.process.wait(timeout=timeout)
-
-
 # --- close codes and reasons -----------------------------------------------------------------
 @pytest.mark.parametrize(("code", "reason"), [(4012, "server restarting"), (1012, "service restart"),
                                               (1000, "")])
@@ -111,7 +107,7 @@ async def test_the_apps_close_code_and_reason_reach_the_client(serve, code, reas
     seen = await until_closed(ws, time.monotonic(), timeout=5)
     assert (seen["code"], seen["reason"]) == (code, reason)
     server.sigterm()
-    assert wait_exit(server, timeout=8) == 0
+    assert server.wait_exit(within=8) == 0
 
 
 async def test_a_close_code_no_server_may_send_becomes_1011(serve):
@@ -120,7 +116,7 @@ async def test_a_close_code_no_server_may_send_becomes_1011(serve):
     await ws.send(json.dumps({"type": "close", "code": 1006, "reason": "reserved"}))
     assert (await until_closed(ws, time.monotonic(), timeout=5))["code"] == 1011
     server.sigterm()
-    assert wait_exit(server, timeout=8) == 0
+    assert server.wait_exit(within=8) == 0
 
 
 # --- the drain ------------------------------------------------------------------------------
@@ -141,7 +137,7 @@ async def test_sigterm_tells_every_socket_to_reconnect_saves_everything_and_exit
                                      "resume_token": seen["reconnect"]["resume_token"], "retry_after_ms": 500}
         assert seen["code"] == CloseCode.SERVER_RESTART
         assert seen["reason"] == "server restarting"  # the reason text survives Daphne
-    assert wait_exit(server, timeout=8) == 0
+    assert server.wait_exit(within=8) == 0
 
     records = read_records(records_file)
     ids = {f"c{i}" for i in range(5)}
@@ -164,7 +160,7 @@ async def test_a_client_that_never_answers_the_close_is_dropped_and_still_finali
     seen = await until_closed(polite, sent, timeout=2)
     assert seen["code"] == CloseCode.SERVER_RESTART
     server.sigterm()  # while the deaf socket still holds the drain open: ignored
-    assert wait_exit(server, timeout=8) == 0  # autobahn drops it after its close-handshake timeout
+    assert server.wait_exit(within=8) == 0  # autobahn drops it after its close-handshake timeout
 
     records = read_records(records_file)
     assert by_event(records, "finalised")["deaf"]["reason"] == "server_restart"
@@ -188,7 +184,7 @@ async def test_cleanup_slower_than_the_drain_timeout_is_cancelled_and_new_connec
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
     assert server.process.poll() is None
-    assert wait_exit(server, timeout=2 + 3) == 0
+    assert server.wait_exit(within=2 + 3) == 0
 
     records = read_records(records_file)
     assert "slow" in by_event(records, "cancelled")
@@ -209,7 +205,7 @@ async def test_a_handshake_caught_by_the_drain_is_refused_with_503(serve, record
         await asyncio.wait_for(late, timeout=5)
     assert refused.value.response.status_code == 503
     assert (await until_closed(live, time.monotonic(), timeout=2))["code"] == CloseCode.SERVER_RESTART
-    assert wait_exit(server, timeout=8) == 0
+    assert server.wait_exit(within=8) == 0
     assert "late" in by_event(read_records(records_file), "finalised")  # its disconnect() ran
 
 
@@ -225,7 +221,7 @@ async def test_the_drain_group_is_per_process_on_a_shared_redis(serve, records_f
 
     stopping.sigterm()
     assert (await until_closed(leaving, time.monotonic(), timeout=2))["code"] == CloseCode.SERVER_RESTART
-    assert wait_exit(stopping, timeout=8) == 0
+    assert stopping.wait_exit(within=8) == 0
 
     # The other instance's client noticed nothing and still plays.
     await remaining.send(json.dumps({"type": "text", "text": "still here"}))
@@ -233,7 +229,7 @@ async def test_the_drain_group_is_per_process_on_a_shared_redis(serve, records_f
     assert "remaining" not in by_event(read_records(records_file), "finalised")
     staying.sigterm()
     assert (await until_closed(remaining, time.monotonic(), timeout=2))["code"] == CloseCode.SERVER_RESTART
-    assert wait_exit(staying, timeout=8) == 0
+    assert staying.wait_exit(within=8) == 0
 
 
 @pytest.mark.slow
@@ -243,7 +239,7 @@ async def test_fifty_sockets_drain_together(serve, records_file, capsys):
     sent = time.monotonic()
     server.sigterm()
     results = await asyncio.gather(*(until_closed(ws, sent, timeout=2) for ws in clients))
-    code = wait_exit(server, timeout=8)
+    code = server.wait_exit(within=8)
     exited = time.monotonic() - sent
 
     assert all(r["code"] == CloseCode.SERVER_RESTART and r["reconnect"] for r in results)

@@ -210,7 +210,7 @@ async def test_sigterm_drains_real_voice_sockets_and_another_process_resumes_the
         assert seen["reconnect"]["reason"] == "server_restart"
         assert seen["reconnect"]["resume_token"] and seen["reconnect"]["retry_after_ms"] > 0
         assert seen["code"] == CloseCode.SERVER_RESTART
-    assert server.process.wait(timeout=8) == 0  # within DRAIN_TIMEOUT
+    assert server.wait_exit(within=8) == 0  # within DRAIN_TIMEOUT of the SIGTERM
     assert server.events("server_drain_finished")[0]["cancelled"] == 0
     deaf_ws.transport.abort()
 
@@ -230,7 +230,7 @@ async def test_sigterm_drains_real_voice_sockets_and_another_process_resumes_the
     await ws.send(json.dumps({"type": "end"}))
     assert (await until_closed(ws, time.monotonic(), timeout=5))["code"] == CloseCode.NORMAL
     successor.sigterm()
-    assert successor.process.wait(timeout=8) == 0
+    assert successor.wait_exit(within=8) == 0
 
 
 @pytest.mark.slow
@@ -251,7 +251,7 @@ async def test_fifty_real_voice_sockets_drain_within_the_grace_period(app_env, a
         return {**closed, "reconnect": reconnect, "reconnect_at": reconnect_at}
 
     results = await asyncio.gather(*(drained(ws) for ws in sockets))
-    code = server.process.wait(timeout=8)
+    code = server.wait_exit(within=8)
     exited = time.monotonic() - sent
 
     assert all(r["reconnect"] and r["code"] == CloseCode.SERVER_RESTART for r in results)
