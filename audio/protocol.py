@@ -12,6 +12,25 @@ with no reason. The one exception is a bad Origin: AllowedHostsOriginValidator r
 before any app code runs (HTTP 403), which is right for a cross-site hijacking attempt.
 
 Daphne lets the application send only 1000 and 3000-4999, hence the 4000s.
+
+Query parameters: `?resume=<resume_token>` (from a `reconnect` message: continue the same Live
+conversation, possibly on another instance) and `?ptt=1` (push-to-talk: the server's voice
+detection is off and `activity_start`/`activity_end` mark each turn; without it they only
+mark the end of speech for the latency figure).
+
+Server -> client messages (JSON):
+- `ready` {session_id, resumed, in_rate, out_rate, ping_interval_s, max_duration_s, max_frame_bytes}:
+  the upstream is connected; start streaming;
+- `ping` {t} (answer with `pong` {t}); `pong` {t} (answer to the client's `ping`);
+- `transcript` {role: user|partner, text, final}: `text` is the whole line so far (replace, do
+  not append); `final` once the turn is complete;
+- `interrupted`: the user spoke over the partner: empty the playback buffer now;
+- `turn_complete` {latency_ms?}: end of user speech to first partner audio, in ms;
+- `usage` {bytes_in, bytes_out, turns, tokens_in, tokens_out, tokens_total, dropped_audio_ms}:
+  session totals so far (dropped_audio_ms: stale input the server discarded);
+- `room` {energy, engagement, mood} and `coach` {text}: after a turn is saved;
+- `warning` {reason: duration_cap, seconds_left}; `error` {code, message};
+- `reconnect` {reason: server_restart, resume_token, retry_after_ms}: followed by close 4012.
 """
 
 from __future__ import annotations
