@@ -14,7 +14,9 @@ later. Here SIGTERM (or Ctrl-C) instead:
    answered 503), and the load balancer moves on to another instance;
 2. sends the drain event to this process's group (`audio.drain`), so every live voice socket
    says `reconnect`, saves its state and closes with 4012 (audio/protocol.py CloseCode);
-3. waits for all application instances, at most DRAIN_TIMEOUT seconds (default 8);
+3. waits for all application instances, at most DRAIN_TIMEOUT seconds (default 8); near
+   the end it closes any socket still open with 4012 itself (also at once if the event could
+   not be sent), so no browser is left with a bare TCP drop;
 4. cancels what is left and exits 0. Further SIGTERMs are ignored; a second Ctrl-C skips
    the rest of the wait.
 
@@ -163,8 +165,9 @@ class DrainingServer(Server):
         from audio.drain import drain_broadcast
 
         started = time.monotonic()
+        # The last stretch of DRAIN_TIMEOUT: close what is still open ourselves, then cancel.
         grace = min(CANCEL_GRACE_S, self.drain_timeout / 4)
-        cancel_at = started + self.drain_timeout - grace
+        close_at = started + self.drain_timeout - 2 * grace
         for port in self._ports:
             port.stopListening()
         seen = set(self.running_instances())
@@ -172,20 +175,19 @@ class DrainingServer(Server):
             "server draining",
             extra={"event": "server_drain_started", "instances": len(seen), "timeout_s": self.drain_timeout},
         )
+        closed = 0
         try:
-            await asyncio.wait_for(drain_broadcast(), timeout=max(0.1, cancel_at - time.monotonic()))
+            await asyncio.wait_for(drain_broadcast(), timeout=max(0.1, close_at - time.monotonic()))
         except Exception:
-            # The channel layer is down or slow: sockets cannot be told, so they get cancelled
-            # at the deadline like stock Daphne would do at once.
+            # The channel layer is down or slow, so the consumers cannot be told. A restart close
+            # from here still sends browsers elsewhere, and each consumer's disconnect() runs.
             log.exception("could not send the drain event", extra={"event": "server_drain_broadcast_failed"})
-        while not self._cut_short:
-            pending = self.running_instances()
-            seen.update(pending)
-            remaining = cancel_at - time.monotonic()
-            if not pending or remaining <= 0:
-                break
-            # Short slices: instances created meanwhile (keep-alive HTTP) are picked up too.
-            await asyncio.wait(pending, timeout=min(remaining, 0.1), return_when=asyncio.FIRST_COMPLETED)
+            closed += self.close_open_websockets()
+        await self._wait_for_instances(seen, until=close_at)
+        # Sockets whose consumer never acted on the event (it missed it, or is stuck): closing
+        # them here beats the bare TCP drop (1006) that cancelling would leave the browser with.
+        closed += self.close_open_websockets()
+        await self._wait_for_instances(seen, until=close_at + grace)
         left = self.running_instances()
         for instance in left:
             instance.cancel()
@@ -196,10 +198,32 @@ class DrainingServer(Server):
             extra={
                 "event": "server_drain_finished",
                 "instances": len(seen),
+                "closed_by_server": closed,
                 "cancelled": len(left),
                 "duration_s": round(time.monotonic() - started, 3),
             },
         )
+
+    async def _wait_for_instances(self, seen: set[asyncio.Future], *, until: float) -> None:
+        while not self._cut_short:
+            pending = self.running_instances()
+            seen.update(pending)
+            remaining = until - time.monotonic()
+            if not pending or remaining <= 0:
+                return
+            # Short slices: instances created meanwhile (keep-alive HTTP) are picked up too.
+            await asyncio.wait(pending, timeout=min(remaining, 0.1), return_when=asyncio.FIRST_COMPLETED)
+
+    def close_open_websockets(self) -> int:
+        """Close every open WebSocket with the restart code; returns how many."""
+        from audio.protocol import CloseCode
+
+        count = 0
+        for protocol in list(self.connections):
+            if isinstance(protocol, WebSocketProtocol) and protocol.state == protocol.STATE_OPEN:
+                protocol.serverClose(code=int(CloseCode.SERVER_RESTART), reason="server restarting")
+                count += 1
+        return count
 
 
 def _ignore_sigterm(_: object) -> None:

@@ -7,7 +7,7 @@ consumer joins the process group, runs a background sender like the real relay, 
 
 Query options per socket: `id` (names the records), `slow` (seconds the finalising write
 takes, to outlast DRAIN_TIMEOUT), `accept_delay` (seconds before accept, to be caught in the
-handshake by a drain).
+handshake by a drain), `group=0` (never hears the drain event).
 """
 
 from __future__ import annotations
@@ -53,7 +53,8 @@ class ContractConsumer(AsyncWebsocketConsumer):
         self.slow = float(query.get("slow", ["0"])[0])
         self.finalised = False
         self.ticker: asyncio.Task | None = None
-        self.group = process_group_name()
+        # group=0: a consumer that never hears the drain event (missed it, or is stuck).
+        self.group = process_group_name() if query.get("group", ["1"])[0] == "1" else "audio.elsewhere"
         await self.channel_layer.group_add(self.group, self.channel_name)
         await asyncio.sleep(float(query.get("accept_delay", ["0"])[0]))
         await self.accept()

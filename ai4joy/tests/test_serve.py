@@ -193,6 +193,21 @@ async def test_cleanup_slower_than_the_drain_timeout_is_cancelled_and_new_connec
     await slow.close()
 
 
+async def test_a_socket_that_never_hears_the_drain_event_still_gets_the_restart_close(serve, records_file):
+    server = serve(DRAIN_TIMEOUT="2")
+    missed = await open_client(server, "missed", group="0")
+
+    server.sigterm()
+    seen = await until_closed(missed, time.monotonic(), timeout=2 + 1)
+    assert seen["reconnect"] is None  # nobody told the consumer...
+    assert (seen["code"], seen["reason"]) == (CloseCode.SERVER_RESTART, "server restarting")  # ...but
+    assert server.wait_exit(within=2 + 3) == 0
+
+    assert by_event(read_records(records_file), "finalised")["missed"]["reason"] == "network_error"
+    [finished] = server.events("server_drain_finished")
+    assert (finished["closed_by_server"], finished["cancelled"]) == (1, 0)
+
+
 async def test_a_handshake_caught_by_the_drain_is_refused_with_503(serve, records_file):
     server = serve(DRAIN_TIMEOUT="8")
     live = await open_client(server, "live")
