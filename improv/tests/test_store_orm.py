@@ -75,7 +75,7 @@ def _check(store: DjangoSessionStore, scene_id: str) -> None:
     assert store.scene_get(scene_id).turn_count == 10  # only user turns count
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_twenty_concurrent_appends_lose_nothing_sqlite(store, make_user):
     if connection.vendor != "sqlite":
         pytest.skip("SQLite variant; see the Postgres one")

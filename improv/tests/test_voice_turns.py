@@ -72,7 +72,7 @@ def test_voice_turn_for_someone_elses_scene_is_refused(api, make_user, gemini):
         services.voice_turn_record(scene_id=sid, user_text="hi", partner_text="hello", user_id=make_user().pk)
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 async def test_async_voice_turn_asks_the_model_once_and_falls_back_to_rules(api, gemini):
     from asgiref.sync import sync_to_async
 
