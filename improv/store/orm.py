@@ -101,6 +101,29 @@ def _audio(row: AudioSession) -> AudioSessionRecord:
     )
 
 
+_MODES = ("text", "voice")
+_STR_FIELDS = ("game_slug", "suggestion")
+
+
+def _check_scene_fields(fields: dict[str, Any]) -> None:
+    """The port's validation: bad input is a StoreError and nothing is written."""
+    if "status" in fields and fields["status"] not in SCENE_STATUSES:
+        raise StoreError(f"unknown scene status {fields['status']!r}")
+    if "mode" in fields and fields["mode"] not in _MODES:
+        raise StoreError(f"mode must be one of {_MODES}")
+    if "state" in fields and not isinstance(fields["state"], dict):
+        raise StoreError("state must be a dict")
+    if "turn_count" in fields and (
+        not isinstance(fields["turn_count"], int)
+        or isinstance(fields["turn_count"], bool)
+        or fields["turn_count"] < 0
+    ):
+        raise StoreError("turn_count must be a non-negative integer")
+    for name in _STR_FIELDS:
+        if name in fields and not isinstance(fields[name], str):
+            raise StoreError(f"{name} must be a string")
+
+
 def _check_counters(increments: dict[str, int]) -> None:
     unknown = set(increments) - set(AUDIO_COUNTERS)
     if unknown:
@@ -121,8 +144,7 @@ class DjangoSessionStore(SessionStore):
         mode: str = "text",
         state: dict[str, Any] | None = None,
     ) -> SceneRecord:
-        if status not in SCENE_STATUSES:
-            raise StoreError(f"unknown scene status {status!r}")
+        _check_scene_fields({"status": status, "game_slug": game_slug, "mode": mode, "state": state or {}})
         now = timezone.now()
         row = Scene.objects.create(
             user_id=user_id,
@@ -147,14 +169,15 @@ class DjangoSessionStore(SessionStore):
         unknown = set(fields) - _SCENE_FIELDS
         if unknown:
             raise StoreError(f"cannot update scene fields {sorted(unknown)}")
-        if "status" in fields and fields["status"] not in SCENE_STATUSES:
-            raise StoreError(f"unknown scene status {fields['status']!r}")
+        _check_scene_fields(fields)
         fields.setdefault("updated_at", timezone.now())
         if not Scene.objects.filter(pk=scene_id).update(**fields):
             raise SceneNotFound(scene_id)
         return self.scene_get(scene_id)
 
     def scenes_for_user(self, user_id: int, *, limit: int = 20, offset: int = 0) -> list[SceneRecord]:
+        if limit < 0 or offset < 0:
+            raise StoreError("limit and offset must not be negative")
         rows = Scene.objects.filter(user_id=user_id).order_by("-created_at", "-pk")[offset : offset + limit]
         return [_scene(r) for r in rows]
 
@@ -182,6 +205,12 @@ class DjangoSessionStore(SessionStore):
     ) -> TurnRecord:
         if speaker not in SPEAKERS:
             raise StoreError(f"unknown speaker {speaker!r}")
+        if not isinstance(text, str):
+            raise StoreError("turn text must be a string")
+        if mode not in _MODES:
+            raise StoreError(f"mode must be one of {_MODES}")
+        if meta is not None and not isinstance(meta, dict):
+            raise StoreError("meta must be a dict")
         now = timezone.now()
         bump = {"turn_seq": F("turn_seq") + 1, "last_activity_at": now, "updated_at": now}
         if speaker == "user":
@@ -249,6 +278,8 @@ class DjangoSessionStore(SessionStore):
     ) -> AudioSessionRecord:
         if status not in AUDIO_STATUSES or status == "active":
             raise StoreError("finish status must be 'ended' or 'failed'")
+        if not isinstance(close_reason, str):
+            raise StoreError("close_reason must be a string")
         _check_counters(increments)
         now = timezone.now()
         with transaction.atomic():
