@@ -7,9 +7,8 @@ import { PcmPlayer } from './player.js';
 import { StageSocket } from './socket.js';
 import { VoiceView } from './stage-view.js';
 import { closeGuidance, micGuidance } from './guidance.js';
+import { LatencyClock } from './latency.js';
 
-const SPEECH_RMS = 0.02; // a capture frame louder than this counts as the player speaking
-const SPEECH_END_MS = 300; // this much quiet after speech marks the end of a line (latency clock)
 const PTT_KEY = 'ai4joy.pushToTalk';
 const TEXT_CONTROLS = '[data-say-form], [data-text-mode]';
 
@@ -31,10 +30,7 @@ class VoiceStage {
     this.socket = null;
     this.pushToTalk = window.localStorage.getItem(PTT_KEY) === '1';
     this.talking = false;
-    this.speaking = false;
-    this.lastVoiceAt = 0;
-    this.awaitingReplySince = null;
-    this.latencies = { page: [], server: [] };
+    this.latency = new LatencyClock();
     this.stats = { state: 'idle', micRms: 0, micFrames: 0, interrupts: 0, transcripts: { user: 0, partner: 0 }, rooms: 0, coach: 0 };
     this.levelQueued = false;
     this.lastPlayerStats = null;
@@ -143,7 +139,7 @@ class VoiceStage {
         if (this.player) this.player.endOfTurn();
         this.view.settle('partner');
         if (Number.isFinite(message.latency_ms)) {
-          this.latencies.server.push(message.latency_ms);
+          this.latency.serverMeasured(message.latency_ms);
           this.showLatency();
         }
         break;
@@ -175,15 +171,8 @@ class VoiceStage {
     this.stats.micRms = rms;
     this.stats.micFrames += 1;
     this.queueLevel(rms);
-    const now = performance.now();
     const open = !this.pushToTalk || this.talking;
-    if (open && rms > SPEECH_RMS) {
-      this.speaking = true;
-      this.lastVoiceAt = now;
-    } else if (this.speaking && now - this.lastVoiceAt > SPEECH_END_MS && !this.pushToTalk) {
-      this.speaking = false;
-      this.awaitingReplySince = this.lastVoiceAt;
-    }
+    this.latency.frame(rms, open);
     if (!this.socket) return;
     // Push-to-talk sends silence while the button is up, so the server's stream (and its own
     // end-of-speech detection) keeps going but hears nothing from the room.
@@ -201,20 +190,12 @@ class VoiceStage {
   }
 
   partnerAudible() {
-    if (this.awaitingReplySince === null) return;
-    this.latencies.page.push(performance.now() - this.awaitingReplySince);
-    this.awaitingReplySince = null;
-    this.showLatency();
+    if (this.latency.partnerAudible()) this.showLatency();
   }
 
   showLatency() {
-    const { page, server } = this.latencies;
-    const mean = (list) => list.reduce((sum, value) => sum + value, 0) / list.length;
-    const parts = [];
-    if (page.length) parts.push(`heard here after ${Math.round(page.at(-1))} ms`);
-    if (server.length) parts.push(`server measured ${Math.round(server.at(-1))} ms`);
-    const list = page.length ? page : server;
-    this.view.latency(list.at(-1), mean(list), parts.join(' · ').replace(/^./, (c) => c.toUpperCase()));
+    const summary = this.latency.summary();
+    if (summary) this.view.latency(summary.lastMs, summary.averageMs, summary.detail);
   }
 
   bindTalkButton(button) {
@@ -237,7 +218,7 @@ class VoiceStage {
     this.talking = talking;
     this.view.setTalking(talking);
     this.socket.sendJson({ type: talking ? 'activity_start' : 'activity_end' });
-    if (!talking) this.awaitingReplySince = performance.now();
+    if (!talking) this.latency.lineEnded();
   }
 
   setPushToTalk(enabled) {
@@ -254,7 +235,7 @@ class VoiceStage {
     if (!text || !this.socket || !this.socket.sendJson({ type: 'text', text })) return;
     // Shown as a running line: the server's final transcript of the turn replaces it.
     this.view.caption('user', text, false);
-    this.awaitingReplySince = performance.now();
+    this.latency.lineEnded();
     input.value = '';
   }
 
@@ -362,7 +343,7 @@ class VoiceStage {
       framesSent: socketStats.framesSent || 0,
       reconnects: socketStats.reconnects || 0,
       player: this.player ? { ...this.player.stats } : this.lastPlayerStats || null,
-      latencies: { page: [...this.latencies.page], server: [...this.latencies.server] },
+      latencies: { page: [...this.latency.page], server: [...this.latency.server] },
     };
   }
 }

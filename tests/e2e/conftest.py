@@ -282,7 +282,11 @@ def start_active_scene(page, base_url: str) -> str:
     """Home -> play the first game -> ask the audience: the scene is on. Returns the stage URL."""
     page.goto(f"{base_url}/")
     page.locator("form[action$='/scenes/new/'] button", has_text="Play").first.click()
-    page.wait_for_url("**/scenes/*/", timeout=15_000)
+    try:
+        page.wait_for_url("**/scenes/*/", timeout=20_000)
+    except Exception as exc:  # say what the page said (a limit, an error) instead of just "timeout"
+        messages = page.locator(".messages").all_inner_texts()
+        raise AssertionError(f"no stage after starting a scene; at {page.url}, messages: {messages}") from exc
     ask = page.get_by_role("button", name="Ask the audience")
     if ask.count():
         ask.click()
