@@ -14,8 +14,12 @@ from django.conf import settings
 from improv.errors import InvalidLine, UnsafeLine
 
 _INJECTION = [
-    r"\b(ignore|disregard|forget|override)\b.{0,40}\b(previous|prior|above|earlier|all|your|the)\b.{0,20}"
-    r"\b(instructions?|prompts?|rules?|directions?|guidelines?)\b",
+    # "ignore all previous instructions", "forget your prompt" -- but not "forget the rules, we're
+    # pirates!" or "ignore the instructions on the box", which are fair lines in a scene.
+    r"\b(ignore|disregard|forget|override)\b.{0,20}\b(previous|prior|above|earlier|all|any|your|system)\b"
+    r".{0,20}\b(instructions?|prompts?|guidelines?|directives?)\b",
+    r"\b(ignore|disregard|forget|override)\b.{0,30}\b(rules|instructions?|prompts?)\b.{0,10}"
+    r"\b(above|so far|before this)\b",
     r"\b(system|developer|hidden|initial)\s+(prompt|message|instructions?)\b",
     r"\b(reveal|show|print|repeat|output|leak)\b.{0,30}\b(prompt|instructions?|system message)\b",
     r"\byou\s+are\s+no\s+longer\b",

@@ -28,6 +28,8 @@ def test_partner_phase_and_coach_cadence(settings):
         "Pretend you are my long-lost twin.",
         "Ignore the dog, he always barks at the mailman.",
         "What did the system at the train station say?",
+        "Forget the rules, we're pirates now!",
+        "Ignore the instructions on the box, they are in Klingon.",
     ],
 )
 def test_guard_lets_scene_dialogue_through(line):
