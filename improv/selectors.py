@@ -62,14 +62,11 @@ def scene_for_user(*, scene_id: str, user: Any) -> SceneRecord:
 
 
 def scenes_history(*, user: Any, limit: int = 20, offset: int = 0) -> list[SceneRecord]:
-    scenes = get_store().scenes_for_user(user.pk, limit=limit, offset=offset)
-    return [s if not scene_is_stale(s) else _expired_view(s) for s in scenes]
-
-
-def _expired_view(scene: SceneRecord) -> SceneRecord:
+    """Newest first; scenes that sat idle too long are expired on the way out (lazy expiry)."""
     from improv.services import scene_expire
 
-    return scene_expire(scene=scene)
+    scenes = get_store().scenes_for_user(user.pk, limit=limit, offset=offset)
+    return [scene_expire(scene=s) if scene_is_stale(s) else s for s in scenes]
 
 
 def pending_reply(turns: list[TurnRecord]) -> bool:

@@ -264,3 +264,10 @@ def test_slow_model_times_out_into_a_503_with_the_line_kept(api, gemini, setting
     assert r.status_code == 503 and r.json()["error"] == "gemini_unavailable"
     scene = api.get(f"/scenes/{sid}").json()
     assert scene["pending_reply"] and scene["turns"][-1]["text"] == "Is anyone steering this submarine?"
+
+
+def test_history_expires_idle_scenes_lazily(api):
+    sid = api.post("/scenes", {}).json()["id"]
+    get_store().scene_update(sid, last_activity_at=timezone.now() - dt.timedelta(minutes=61))
+    assert api.get("/scenes").json()[0]["status"] == "expired"
+    assert get_store().scene_get(sid).status == "expired"
