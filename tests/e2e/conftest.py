@@ -263,7 +263,7 @@ def sign_in(page, base_url: str, email: str) -> None:
     page.fill("#id_login", email)
     page.fill("#id_password", PASSWORD)
     page.click("form.stacked button[type=submit]")
-    page.wait_for_url(f"{base_url}/", timeout=15_000)
+    page.wait_for_url(f"{base_url}/", timeout=30_000)
 
 
 def open_page(browser, base_url: str, email: str | None, console: list[str] | None = None):
@@ -283,7 +283,7 @@ def start_active_scene(page, base_url: str) -> str:
     page.goto(f"{base_url}/")
     page.locator("form[action$='/scenes/new/'] button", has_text="Play").first.click()
     try:
-        page.wait_for_url("**/scenes/*/", timeout=20_000)
+        page.wait_for_url("**/scenes/*/", timeout=30_000)
     except Exception as exc:  # say what the page said (a limit, an error) instead of just "timeout"
         messages = page.locator(".messages").all_inner_texts()
         raise AssertionError(f"no stage after starting a scene; at {page.url}, messages: {messages}") from exc

@@ -146,3 +146,21 @@ def test_a_second_tab_takes_over_voice_and_the_first_says_what_happened(voice_st
         assert second.locator("[data-voice-panel]").get_attribute("data-state") == "live"
     finally:
         context.close()
+
+
+def test_ending_the_scene_while_live_closes_voice_cleanly_first(voice_stack, browser, shot):
+    context, page = open_page(browser, voice_stack.url, VOICE_USER)
+    try:
+        start_active_scene(page, voice_stack.url)
+        start_voice(page)
+        scene_id = page.locator("#stage").get_attribute("data-scene-id")
+        with page.expect_navigation(timeout=30_000):
+            page.get_by_role("button", name=re.compile("End scene|Leave this scene")).click()
+        page.wait_for_load_state()
+        assert "review" in page.url or page.locator("#stage").get_attribute("data-status") == "closed"
+        assert page.locator("[data-voice-panel]").count() == 0  # a closed scene offers no voice
+        ended = [e for e in voice_stack.events("audio_session_ended") if e.get("scene_id") == scene_id]
+        assert ended and ended[-1]["reason"] == "client_close", ended
+        shot(page, "scene-ended")
+    finally:
+        context.close()
