@@ -69,6 +69,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    problems = missing_parts()
+    if problems and terminalreporter.stats.get("skipped"):
+        terminalreporter.write_sep("!", "E2E BROWSER TESTS DID NOT RUN", red=True, bold=True)
+        terminalreporter.write_line(f"missing: {problems}", red=True, bold=True)
+
+
 # --- the fake microphone --------------------------------------------------------------------------
 def _sox(*args: str | Path) -> None:
     subprocess.run(["sox", *map(str, args)], check=True, capture_output=True, timeout=60)
