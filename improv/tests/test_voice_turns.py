@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connections
 
 from improv import prompts, services
 from improv.errors import SceneMissing
@@ -88,6 +89,9 @@ async def test_async_voice_turn_asks_the_model_once_and_falls_back_to_rules(api,
     assert outcome.turn_number == 2 and 1 <= outcome.room["energy"] <= 10  # rules stood in
     turns = await get_store().aturns_list(sid)
     assert turns[-1].meta["room_source"] == "rules"
+    # The worker thread's DB connection would otherwise outlive the test (and block the test
+    # database's teardown on Postgres).
+    await sync_to_async(connections.close_all)()
 
 
 def test_live_system_instruction_follows_the_scene(api, gemini):
