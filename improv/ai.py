@@ -33,12 +33,14 @@ class RoomVibe(BaseModel):
 
 
 class PartnerTurn(BaseModel):
-    line: str = Field(description="The partner's spoken line.")
+    line: str = Field(min_length=1, description="The partner's spoken line.")
     room: RoomVibe
 
 
 class AudienceShout(BaseModel):
-    suggestion: str = Field(description="The audience member's suggestion, at most eight words.")
+    suggestion: str = Field(
+        min_length=1, description="The audience member's suggestion, at most eight words."
+    )
 
 
 class RoomOnly(BaseModel):
@@ -60,7 +62,9 @@ def coach_schemas(
 
     class CoachNote(BaseModel):
         principle: slug_enum  # type: ignore[valid-type]
-        note: str = Field(description="One or two sentences of specific, kind, actionable coaching.")
+        note: str = Field(
+            min_length=1, description="One or two sentences of specific, kind, actionable coaching."
+        )
 
     class PartnerTurnWithCoach(PartnerTurn):
         coach: CoachNote

@@ -48,7 +48,10 @@ def _history(turns: list[TurnRecord]) -> list[tuple[str, str]]:
         for t in turns
         if t.speaker in ("user", "partner")
     ]
-    return lines[-24:]
+    lines = lines[-24:]
+    while lines and lines[0][0] == "model":  # a conversation opens with the player's turn
+        lines.pop(0)
+    return lines
 
 
 def partner_reply(scene: SceneRecord) -> TurnOutcome:
