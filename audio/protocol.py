@@ -166,15 +166,14 @@ def parse_client_message(raw: str) -> ClientMessage:
 
 
 def decode_audio(data: Any) -> bytes:
-    if not isinstance(data, str):
+    if not isinstance(data, str) or not data:
         raise ProtocolError("'audio' needs base64 PCM16 in 'data'")
+    # Standard or URL-safe alphabet (browsers use both), padding optional; anything else is refused.
+    text = data.replace("-", "+").replace("_", "/")
     try:
-        pcm = base64.b64decode(data, validate=True)
+        pcm = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
     except (binascii.Error, ValueError):
-        try:  # browsers sometimes send the URL-safe alphabet
-            pcm = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
-        except (binascii.Error, ValueError):
-            raise ProtocolError("'audio' data is not valid base64") from None
+        raise ProtocolError("'audio' data is not valid base64") from None
     if len(pcm) % 2:
         raise ProtocolError("PCM16 audio must be whole 16-bit samples (an even byte count)")
     return pcm
