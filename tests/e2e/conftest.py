@@ -36,8 +36,13 @@ TEXT_USER = "text-player@example.com"
 # line barges in on the partner; then a long pause so the next reply plays out in full.
 LINE_A = "Let's open a bakery on the moon, partner."
 LINE_B = "Wait, I hear the oven singing to the astronauts."
-BASE_ARGS = ["--no-sandbox", "--disable-dev-shm-usage", "--use-fake-device-for-media-stream",
-             "--autoplay-policy=no-user-gesture-required", "--disable-gpu"]
+BASE_ARGS = [
+    "--no-sandbox",
+    "--disable-dev-shm-usage",
+    "--use-fake-device-for-media-stream",
+    "--autoplay-policy=no-user-gesture-required",
+    "--disable-gpu",
+]
 
 
 def missing_parts() -> str:
@@ -90,8 +95,12 @@ def speech_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
         _sox("-n", "-r", "48000", "-c", "1", "-b", "16", work / f"{name}.wav", "trim", "0", str(seconds))
     for name, text in (("a", LINE_A), ("b", LINE_B)):
         raw = work / f"{name}-raw.wav"
-        subprocess.run(["espeak-ng", "-v", "en-us", "-s", "140", "-w", str(raw), text], check=True,
-                       capture_output=True, timeout=60)
+        subprocess.run(
+            ["espeak-ng", "-v", "en-us", "-s", "140", "-w", str(raw), text],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
         _sox(raw, "-r", "48000", "-c", "1", "-b", "16", work / f"{name}.wav")
     for name in ("quiet1", "a", "quiet2", "b", "quiet3"):
         parts.append(work / f"{name}.wav")
@@ -117,8 +126,14 @@ class Stack:
     def start(self, timeout: float = 40) -> None:
         env = {**self.env, "PORT": str(self.port), "HOST": "127.0.0.1"}
         with open(self.log_path, "ab") as out:
-            self.process = subprocess.Popen([sys.executable, "-m", "ai4joy.serve"], cwd=REPO_ROOT, env=env,
-                                            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "ai4joy.serve"],
+                cwd=REPO_ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -197,15 +212,25 @@ def _stack(tmp: Path, template_db: Path, emulator, *, rollout_percent: int | Non
     db = tmp / "db.sqlite3"
     shutil.copyfile(template_db, db)
     env = base_env(
-        DATABASE_URL=f"sqlite:///{db}", SERVICE_ROLE="all", GEMINI_BACKEND="emulator",
-        GEMINI_EMULATOR_URL=emulator.url, GEMINI_EMULATOR_CA_FILE=emulator.ca_file,
-        DRAIN_TIMEOUT="4", LOG_LEVEL="INFO",
+        DATABASE_URL=f"sqlite:///{db}",
+        SERVICE_ROLE="all",
+        GEMINI_BACKEND="emulator",
+        GEMINI_EMULATOR_URL=emulator.url,
+        GEMINI_EMULATOR_CA_FILE=emulator.ca_file,
+        DRAIN_TIMEOUT="4",
+        LOG_LEVEL="INFO",
         # Every test starts its own scene; the default cap of 3 open scenes would refuse the 4th.
         IMPROV_MAX_OPEN_SCENES="100",
     )
     if rollout_percent is not None:
-        subprocess.run([sys.executable, "manage.py", "rollout", "set", str(rollout_percent), "--reason", "e2e"],
-                       cwd=REPO_ROOT, env=env, check=True, capture_output=True, timeout=60)
+        subprocess.run(
+            [sys.executable, "manage.py", "rollout", "set", str(rollout_percent), "--reason", "e2e"],
+            cwd=REPO_ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
     stack = Stack(env=env, log_path=tmp / "server.log")
     stack.start()
     return stack
@@ -245,8 +270,9 @@ def launch(driver, *extra_args: str):
 @pytest.fixture(scope="session")
 def browser(playwright_driver, speech_wav: Path):
     """Chromium whose microphone is the espeak-ng WAV, with the permission prompt auto-accepted."""
-    chromium = launch(playwright_driver, "--use-fake-ui-for-media-stream",
-                      f"--use-file-for-fake-audio-capture={speech_wav}")
+    chromium = launch(
+        playwright_driver, "--use-fake-ui-for-media-stream", f"--use-file-for-fake-audio-capture={speech_wav}"
+    )
     yield chromium
     chromium.close()
 

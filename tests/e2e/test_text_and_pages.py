@@ -10,6 +10,9 @@ from tests.e2e.conftest import PASSWORD, TEXT_USER, VOICE_USER, launch, open_pag
 
 pytestmark = pytest.mark.e2e
 
+LINE = "Captain, the submarine's book club has read every map on board."
+PRESSED = "document.querySelector('[data-action=talk]').getAttribute('aria-pressed') === "
+
 
 def test_a_player_outside_the_rollout_plays_in_text_mode(text_stack, browser, shot):
     console: list[str] = []
@@ -18,7 +21,7 @@ def test_a_player_outside_the_rollout_plays_in_text_mode(text_stack, browser, sh
         start_active_scene(page, text_stack.url)
         assert page.locator("[data-voice-panel]").count() == 0  # no voice panel, no dead buttons
         assert page.locator("#stage").get_attribute("data-mode") == "text"
-        page.fill("[data-say-form] textarea", "Captain, the submarine's book club has read every map on board.")
+        page.fill("[data-say-form] textarea", LINE)
         page.locator("[data-say-form] button[type=submit]").click()
         page.wait_for_load_state()
         transcript = page.locator(".scene-card .transcript")
@@ -73,9 +76,9 @@ def test_the_voice_panel_is_keyboard_operable_and_labelled(voice_stack, browser)
         assert page.get_by_role("meter", name="Your microphone").count() == 1
         talk.focus()
         page.keyboard.down("Space")
-        page.wait_for_function("document.querySelector('[data-action=talk]').getAttribute('aria-pressed') === 'true'")
+        page.wait_for_function(PRESSED + "'true'")
         page.keyboard.up("Space")
-        page.wait_for_function("document.querySelector('[data-action=talk]').getAttribute('aria-pressed') === 'false'")
+        page.wait_for_function(PRESSED + "'false'")
         page.get_by_role("checkbox", name="Push to talk").uncheck()
         assert talk.is_hidden()
     finally:
@@ -86,8 +89,11 @@ def test_every_page_renders_in_the_house_style(voice_stack, browser, shot):
     console: list[str] = []
     context, page = open_page(browser, voice_stack.url, None, console)
     try:
-        for path, name in (("/", "home-signed-out"), ("/accounts/login/", "sign-in"),
-                           ("/accounts/signup/", "sign-up")):
+        for path, name in (
+            ("/", "home-signed-out"),
+            ("/accounts/login/", "sign-in"),
+            ("/accounts/signup/", "sign-up"),
+        ):
             response = page.goto(f"{voice_stack.url}{path}")
             assert response is not None and response.status == 200, path
             assert page.locator("link[href$='css/app.css']").count() == 1

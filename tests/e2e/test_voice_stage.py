@@ -11,6 +11,7 @@ from tests.e2e.conftest import VOICE_USER, open_page, start_active_scene
 pytestmark = pytest.mark.e2e
 
 SNAPSHOT = "window.ai4joyVoice && window.ai4joyVoice.snapshot()"
+PARTNER = "[data-voice-panel] [data-transcript] li[data-role='partner']"
 
 
 def snapshot(page) -> dict:
@@ -22,7 +23,9 @@ def wait_state(page, state: str, timeout: float = 30_000) -> None:
 
 
 def partner_lines(page) -> list[str]:
-    return page.locator("[data-voice-panel] [data-transcript] li[data-role='partner'] .vp-said").all_inner_texts()
+    return page.locator(
+        "[data-voice-panel] [data-transcript] li[data-role='partner'] .vp-said"
+    ).all_inner_texts()
 
 
 def start_voice(page) -> None:
@@ -49,8 +52,9 @@ def test_voice_scene_partner_speaks_plays_and_is_interrupted(voice_stack, browse
 
         # The partner's words arrive as captions...
         page.wait_for_function(
-            "document.querySelector(\"[data-transcript] li[data-role='partner'] .vp-said\")?.textContent.length > 3",
-            timeout=30_000)
+            f'document.querySelector("{PARTNER} .vp-said")?.textContent.length > 3',
+            timeout=30_000,
+        )
         # ...and its voice is audible inside the page (RMS measured on the player's output).
         page.wait_for_function(f"({SNAPSHOT}).player.audibleBlocks > 50", timeout=30_000)
         stats = snapshot(page)
@@ -60,14 +64,16 @@ def test_voice_scene_partner_speaks_plays_and_is_interrupted(voice_stack, browse
 
         # The second line of the WAV talks over the partner: the server says `interrupted` and the
         # player's buffer is emptied at once.
-        page.wait_for_function(f"({SNAPSHOT}).interrupts >= 1 && ({SNAPSHOT}).player.clears >= 1",
-                               timeout=40_000)
+        page.wait_for_function(
+            f"({SNAPSHOT}).interrupts >= 1 && ({SNAPSHOT}).player.clears >= 1", timeout=40_000
+        )
         assert page.locator("[data-transcript] li.interrupted[data-role='partner']").count() >= 1
         shot(page, "stage-voice-barge-in")
 
         # A full turn later the latency readout shows a number.
-        page.wait_for_function("/\\d+ ms/.test(document.querySelector('[data-latency]').textContent)",
-                               timeout=40_000)
+        page.wait_for_function(
+            "/\\d+ ms/.test(document.querySelector('[data-latency]').textContent)", timeout=40_000
+        )
         user_lines = page.locator("[data-transcript] li[data-role='user']").count()
         assert user_lines >= 1
         assert not [line for line in console if line.startswith("pageerror")], console
@@ -81,7 +87,9 @@ def test_server_restart_mid_scene_reconnects_and_the_scene_carries_on(voice_stac
         start_active_scene(page, voice_stack.url)
         start_voice(page)
         page.wait_for_function(
-            "document.querySelectorAll(\"[data-transcript] li[data-role='partner']\").length >= 1", timeout=30_000)
+            f'document.querySelectorAll("{PARTNER}").length >= 1',
+            timeout=30_000,
+        )
         before = len(partner_lines(page))
 
         # Cloud Run's rollout: SIGTERM drains (reconnect message + 4012), then a new process
@@ -95,7 +103,8 @@ def test_server_restart_mid_scene_reconnects_and_the_scene_carries_on(voice_stac
         assert snapshot(page)["reconnects"] >= 1
         page.wait_for_function(
             f"document.querySelectorAll(\"[data-transcript] li[data-role='partner']\").length > {before}",
-            timeout=40_000)
+            timeout=40_000,
+        )
         assert "carries on" in page.locator("[data-transcript]").inner_text()  # ready.resumed was true
         ended = [e for e in voice_stack.events("audio_session_ended") if e.get("reason") == "server_restart"]
         resumed = [e for e in voice_stack.events("audio_session_started") if e.get("resumed_from")]
