@@ -57,7 +57,7 @@ def test_a_denied_microphone_shows_what_to_do_and_typing_still_works(voice_stack
         chromium.close()
 
 
-def test_the_voice_panel_is_keyboard_operable_and_labelled(voice_stack, browser):
+def test_the_voice_panel_is_keyboard_operable_and_labelled(voice_stack, browser, shot):
     context, page = open_page(browser, voice_stack.url, VOICE_USER)
     try:
         start_active_scene(page, voice_stack.url)
@@ -79,6 +79,8 @@ def test_the_voice_panel_is_keyboard_operable_and_labelled(voice_stack, browser)
         page.wait_for_function(PRESSED + "'true'")
         page.keyboard.up("Space")
         page.wait_for_function(PRESSED + "'false'")
+        page.set_viewport_size({"width": 390, "height": 844})  # a phone: everything still reachable
+        shot(page, "stage-voice-phone-ptt")
         page.get_by_role("checkbox", name="Push to talk").uncheck()
         assert talk.is_hidden()
     finally:
