@@ -91,6 +91,9 @@ export class StageSocket extends EventTarget {
         return;
       case 'ready':
         window.clearTimeout(this.timers.ready);
+        // The session id is also its resume token: after a dropped network (no `reconnect`
+        // message) the server can still pick the scene's Live session back up with it.
+        if (message.session_id) this.resumeToken = String(message.session_id);
         if (this.attempt > 0 || this.resumeToken) this.stats.reconnects += 1;
         this.attempt = 0;
         this.retryAfterMs = null;

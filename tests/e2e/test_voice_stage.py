@@ -173,3 +173,33 @@ def test_ending_the_scene_while_live_closes_voice_cleanly_first(voice_stack, bro
         shot(page, "scene-ended")
     finally:
         context.close()
+
+
+def test_a_dropped_connection_reconnects_with_backoff_and_the_scene_goes_on(voice_stack, browser, shot):
+    context, page = open_page(browser, voice_stack.url, VOICE_USER)
+    sockets: list[str] = []
+    page.on("websocket", lambda ws: sockets.append(ws.url))
+    try:
+        start_active_scene(page, voice_stack.url)
+        start_voice(page)
+        page.wait_for_function(f'document.querySelectorAll("{PARTNER}").length >= 1', timeout=30_000)
+        before = len(partner_lines(page))
+        first_session = voice_stack.events("audio_session_started")[-1]["session_id"]
+
+        # SIGKILL: no drain, no close frame; the browser sees what a dead network looks like (1006).
+        voice_stack.process.kill()
+        voice_stack.process.wait(10)
+        wait_state(page, "reconnecting", timeout=10_000)
+        voice_stack.start()
+
+        wait_state(page, "live", timeout=40_000)
+        assert snapshot(page)["reconnects"] >= 1
+        page.wait_for_function(f'document.querySelectorAll("{PARTNER}").length > {before}', timeout=40_000)
+        # The browser asked to resume its session; a killed server left nothing to resume, so the
+        # scene goes on in a fresh Live session (a drained one resumes: see the restart test).
+        assert f"resume={first_session}" in sockets[-1], sockets
+        shot(page, "stage-voice-after-drop")
+    finally:
+        context.close()
+        if voice_stack.process is None or voice_stack.process.poll() is not None:
+            voice_stack.start()
