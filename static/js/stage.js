@@ -19,6 +19,15 @@ function socketUrl(raw) {
   return url.toString();
 }
 
+// Storage can be off (private modes, policies): a preference that is not kept is no error.
+function readPreference(key) {
+  try { return window.localStorage.getItem(key); } catch { return null; }
+}
+
+function writePreference(key, value) {
+  try { window.localStorage.setItem(key, value); } catch { /* not kept */ }
+}
+
 class VoiceStage {
   constructor(root, panel) {
     this.root = root;
@@ -28,7 +37,7 @@ class VoiceStage {
     this.recorder = null;
     this.player = null;
     this.socket = null;
-    this.pushToTalk = window.localStorage.getItem(PTT_KEY) === '1';
+    this.pushToTalk = readPreference(PTT_KEY) === '1';
     this.talking = false;
     this.latency = new LatencyClock();
     this.stats = { state: 'idle', micRms: 0, micFrames: 0, interrupts: 0, transcripts: { user: 0, partner: 0 }, rooms: 0, coach: 0 };
@@ -107,10 +116,11 @@ class VoiceStage {
   }
 
   onSocketState({ state, attempt, delayMs }) {
+    const previous = this.stats.state;
     this.stats.state = state;
     if (state === 'ended') return; // onClosed decides what the panel shows
     this.view.setState(state, { attempt, delayMs });
-    if (state === 'reconnecting') {
+    if (state === 'reconnecting' && previous !== 'reconnecting') {
       // The turn in flight died with the connection: cut its captions and its queued audio.
       if (this.player) this.player.interrupt();
       this.view.cutPartner();
@@ -214,17 +224,18 @@ class VoiceStage {
   }
 
   setTalking(talking) {
-    if (talking === this.talking || !this.socket || this.socket.state !== 'live') return;
+    const live = Boolean(this.socket && this.socket.state === 'live');
+    if (talking === this.talking || (talking && !live)) return;
     this.talking = talking;
     this.view.setTalking(talking);
-    this.socket.sendJson({ type: talking ? 'activity_start' : 'activity_end' });
+    if (live) this.socket.sendJson({ type: talking ? 'activity_start' : 'activity_end' });
     if (!talking) this.latency.lineEnded();
   }
 
   setPushToTalk(enabled) {
     if (!enabled) this.setTalking(false);
     this.pushToTalk = enabled;
-    window.localStorage.setItem(PTT_KEY, enabled ? '1' : '0');
+    writePreference(PTT_KEY, enabled ? '1' : '0');
     this.view.setPushToTalk(enabled);
   }
 
