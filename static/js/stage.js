@@ -56,6 +56,7 @@ class VoiceStage {
       form.addEventListener('submit', (event) => this.endSceneThen(event, form));
     }
     this.view.setPushToTalk(this.pushToTalk);
+    el.pttToggle.closest('label').hidden = false;
     this.view.setStartLabel(this.root.dataset.mode === 'text' ? 'Switch to voice' : 'Start voice');
     this.view.setState('idle');
     this.setTextMode(true);

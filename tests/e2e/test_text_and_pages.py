@@ -117,3 +117,28 @@ def test_every_page_renders_in_the_house_style(voice_stack, browser, shot):
         assert not [line for line in console if line.startswith("pageerror")], console
     finally:
         context.close()
+
+
+def test_without_javascript_the_stage_still_plays_in_text_and_shows_no_dead_voice_controls(
+    voice_stack, browser, shot
+):
+    context = browser.new_context(base_url=voice_stack.url, java_script_enabled=False)
+    page = context.new_page()
+    try:
+        page.goto("/accounts/login/")
+        page.fill("#id_login", VOICE_USER)
+        page.fill("#id_password", PASSWORD)
+        page.click("form.stacked button[type=submit]")
+        page.wait_for_url(f"{voice_stack.url}/")
+        start_active_scene(page, voice_stack.url)
+        panel = page.locator("[data-voice-panel]")
+        assert "needs JavaScript" in panel.inner_text()
+        visible_controls = [c for c in panel.locator("button, input").all() if c.is_visible()]
+        assert visible_controls == []
+        page.fill("[data-say-form] textarea", "Yes, and we bake by moonlight.")
+        page.locator("[data-say-form] button[type=submit]").click()
+        page.wait_for_load_state()
+        assert "bake by moonlight" in page.locator(".scene-card").inner_text()
+        shot(page, "stage-no-javascript")
+    finally:
+        context.close()
