@@ -182,24 +182,7 @@ def test_scenes_stale_open_and_idle_before_oldest_first(store, uid):
 
 
 # Bad input gets a clear StoreError and loses nothing (house rule; the port's validation).
-ORM_GAPS = {
-    # Reported to the ORM adapter's owner; strict, so a fix turns these into failures to remove.
-    "state_not_dict": "ORM stores a non-dict state, then the scene (and the user's list) cannot be read",
-    "bad_mode": "ORM accepts any mode string",
-    "negative_page": "ORM raises Django's ValueError, not StoreError",
-    "negative_turn_count": "ORM raises IntegrityError, not StoreError",
-    "text_not_str": "ORM raises IntegrityError, not StoreError",
-    "close_reason_not_str": "ORM raises IntegrityError, not StoreError",
-}
-
-
-def orm_gap(request, store, key: str) -> None:
-    if store.__class__.__name__ == "DjangoSessionStore":
-        request.node.add_marker(pytest.mark.xfail(strict=True, reason=ORM_GAPS[key]))
-
-
-def test_non_dict_state_is_refused_and_loses_nothing(request, store, uid):
-    orm_gap(request, store, "state_not_dict")
+def test_non_dict_state_is_refused_and_loses_nothing(store, uid):
     scene = store.scene_create(user_id=uid, state={"keep": True})
     with pytest.raises(StoreError):
         store.scene_update(scene.id, state="not a dict")
@@ -209,8 +192,7 @@ def test_non_dict_state_is_refused_and_loses_nothing(request, store, uid):
     assert [s.id for s in store.scenes_for_user(uid)] == [scene.id]
 
 
-def test_unknown_mode_is_refused(request, store, uid):
-    orm_gap(request, store, "bad_mode")
+def test_unknown_mode_is_refused(store, uid):
     scene = store.scene_create(user_id=uid)
     for bad in (
         lambda: store.scene_create(user_id=uid, mode="telepathy"),
@@ -222,24 +204,21 @@ def test_unknown_mode_is_refused(request, store, uid):
     assert store.scene_get(scene.id) == scene and store.turns_list(scene.id) == []
 
 
-def test_negative_limit_or_offset_is_a_store_error(request, store, uid):
-    orm_gap(request, store, "negative_page")
+def test_negative_limit_or_offset_is_a_store_error(store, uid):
     with pytest.raises(StoreError):
         store.scenes_for_user(uid, limit=-1)
     with pytest.raises(StoreError):
         store.scenes_for_user(uid, offset=-1)
 
 
-def test_negative_turn_count_is_refused(request, store, uid):
-    orm_gap(request, store, "negative_turn_count")
+def test_negative_turn_count_is_refused(store, uid):
     scene = store.scene_create(user_id=uid)
     with pytest.raises(StoreError):
         store.scene_update(scene.id, turn_count=-1)
     assert store.scene_get(scene.id) == scene
 
 
-def test_turn_text_must_be_a_string(request, store, uid):
-    orm_gap(request, store, "text_not_str")
+def test_turn_text_must_be_a_string(store, uid):
     scene = store.scene_create(user_id=uid)
     with pytest.raises(StoreError):
         store.turn_append(scene.id, speaker="user", text=None)
@@ -492,8 +471,7 @@ def test_audio_stats_since_window_edges(store, uid, scene):
     assert AudioStats(total=0, failed=0).error_rate == 0.0
 
 
-def test_close_reason_must_be_a_string(request, store, uid, scene):
-    orm_gap(request, store, "close_reason_not_str")
+def test_close_reason_must_be_a_string(store, uid, scene):
     audio = store.audio_session_start(user_id=uid, scene_id=scene.id, instance="i")
     with pytest.raises(StoreError):
         store.audio_session_finish(audio.id, status="ended", close_reason=None)
