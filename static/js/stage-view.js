@@ -16,6 +16,13 @@ const STATE_LABELS = {
   ended: 'Voice ended',
 };
 
+/** Moods the model invents still get their own, stable colour. */
+function hashHue(word) {
+  let hash = 0;
+  for (const char of word) hash = (hash * 31 + char.codePointAt(0)) % 360;
+  return hash;
+}
+
 /** Energy and engagement may come as 0–1, 0–10 or 0–100; show them all on 0–1. */
 function unit(value) {
   const number = Number(value);
@@ -180,7 +187,7 @@ export class VoiceView {
 
   room({ energy, engagement, mood }) {
     const name = String(mood || '').toLowerCase().trim();
-    const hue = MOOD_HUES[name] ?? 265;
+    const hue = name ? MOOD_HUES[name] ?? hashHue(name) : 265;
     this.el.room.dataset.mood = name;
     this.el.moodLabel.textContent = name ? name[0].toUpperCase() + name.slice(1) : 'Warming up';
     this.el.energy.value = unit(energy);
@@ -190,7 +197,16 @@ export class VoiceView {
     stage.style.setProperty('--mood-hue', String(hue));
     stage.style.setProperty('--mood-strength', String(0.25 + unit(energy) * 0.5));
     // Keep the page's own room card (server-rendered in text mode) in step with the voice scene.
-    const pageMood = stage.querySelector('[data-room-mood]');
+    const card = [...stage.querySelectorAll('[data-room-card], [data-room]')].find((node) => !this.panel.contains(node));
+    let pageMood = stage.querySelector('[data-room-mood]');
+    const placeholder = card && card.querySelector('p.muted');
+    if (!pageMood && placeholder && name) {
+      // The card still shows its "before the scene" text: give it the mood line it has later.
+      pageMood = Object.assign(document.createElement('strong'), { textContent: name });
+      pageMood.dataset.roomMood = '';
+      placeholder.className = 'mood';
+      placeholder.replaceChildren('The audience is ', pageMood);
+    }
     if (pageMood && name) pageMood.textContent = name;
     for (const [selector, value] of [['[data-room-energy]', energy], ['[data-room-engagement]', engagement]]) {
       const meter = stage.querySelector(selector);

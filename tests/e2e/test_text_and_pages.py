@@ -28,7 +28,7 @@ def test_a_player_outside_the_rollout_plays_in_text_mode(text_stack, browser, sh
         assert "every map on board" in transcript.inner_text()
         assert transcript.locator(".line-partner").count() >= 1
         shot(page, "stage-text-mode")
-        assert not [line for line in console if line.startswith("pageerror")], console
+        assert not [line for line in console if line.startswith(("pageerror", "error"))], console
     finally:
         context.close()
 
@@ -61,6 +61,9 @@ def test_the_voice_panel_is_keyboard_operable_and_labelled(voice_stack, browser,
     context, page = open_page(browser, voice_stack.url, VOICE_USER)
     try:
         start_active_scene(page, voice_stack.url)
+        ids = page.evaluate("[...document.querySelectorAll('[id]')].map((node) => node.id)")
+        duplicate_ids = sorted({i for i in ids if ids.count(i) > 1})
+        assert duplicate_ids == []  # labels must point at exactly one element
         log = page.locator("[data-voice-panel] [data-transcript]")
         assert log.get_attribute("role") == "log"
         assert log.get_attribute("aria-live") == "polite"
@@ -114,7 +117,7 @@ def test_every_page_renders_in_the_house_style(voice_stack, browser, shot):
             assert response is not None and response.status == 200, path
             assert page.locator("header.topbar nav").is_visible()
             shot(page, name)
-        assert not [line for line in console if line.startswith("pageerror")], console
+        assert not [line for line in console if line.startswith(("pageerror", "error"))], console
     finally:
         context.close()
 

@@ -76,7 +76,15 @@ def test_voice_scene_partner_speaks_plays_and_is_interrupted(voice_stack, browse
         )
         user_lines = page.locator("[data-transcript] li[data-role='user']").count()
         assert user_lines >= 1
-        assert not [line for line in console if line.startswith("pageerror")], console
+        # After a completed turn the room reacts: its mood is named and the stage glows in its hue.
+        page.wait_for_function(f"({SNAPSHOT}).rooms >= 1", timeout=30_000)
+        assert page.locator("[data-voice-panel] [data-room]").get_attribute("data-mood")
+        hue = page.evaluate(
+            "getComputedStyle(document.querySelector('#stage')).getPropertyValue('--mood-hue')"
+        )
+        assert hue.strip().isdigit(), hue
+        shot(page, "stage-voice-room-mood")
+        assert not [line for line in console if line.startswith(("pageerror", "error"))], console
     finally:
         context.close()
 
