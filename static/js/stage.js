@@ -167,7 +167,7 @@ class VoiceStage {
       case 'warning':
         this.view.showNotice({
           title: 'Voice session ending soon',
-          body: `This voice session closes in about ${message.seconds_left} s (${message.reason}). Your scene is saved: start voice again to continue.`,
+          body: `This voice session reaches its time limit in about ${message.seconds_left} s. Your scene is saved: start voice again to continue.`,
         }, [], 'status');
         break;
       case 'error':
