@@ -135,6 +135,9 @@ class VoiceStage {
       case 'ready':
         this.view.hideNotice();
         if (message.resumed) this.view.systemLine('Reconnected — the scene carries on.');
+        else if (this.socket && this.socket.stats.reconnects > 0) {
+          this.view.systemLine('Reconnected — your partner picks the scene up again from what was saved.');
+        }
         break;
       case 'transcript':
         if (message.role !== 'user' && message.role !== 'partner') break;

@@ -206,6 +206,7 @@ def test_a_dropped_connection_reconnects_with_backoff_and_the_scene_goes_on(voic
         # The browser asked to resume its session; a killed server left nothing to resume, so the
         # scene goes on in a fresh Live session (a drained one resumes: see the restart test).
         assert f"resume={first_session}" in sockets[-1], sockets
+        assert "Reconnected" in page.locator("[data-transcript]").inner_text()
         shot(page, "stage-voice-after-drop")
     finally:
         context.close()
