@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import VOICE_USER, open_page, start_active_scene
+from tests.e2e.conftest import SCREENSHOTS, VOICE_USER, open_page, start_active_scene
 
 pytestmark = pytest.mark.e2e
 
@@ -33,7 +33,8 @@ def start_voice(page) -> None:
         page.get_by_role("button", name=re.compile("Start voice|Switch to voice")).click()
         wait_state(page, "live")
     except Exception:
-        page.screenshot(path="test-artifacts/screenshots/failure-start-voice.png", full_page=True)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "failure-start-voice.png"), full_page=True)
         raise
 
 
