@@ -12,12 +12,38 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
 
+from emulator.control import EmulatorControl
+from emulator.process import EmulatorProcess, start_emulator
+
 _emails = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def gemini_emulator(tmp_path_factory) -> Iterator[EmulatorProcess]:
+    """The local Gemini stand-in (TLS, real wire protocol) in a subprocess, one per test run.
+
+    Speech is paced 4x faster than real time to keep the suite short; the pacing logic is the same.
+    """
+    proc = start_emulator(tmp_path_factory.mktemp("gemini-emulator"), seed=7, realtime_factor=4.0)
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+def gemini(gemini_emulator: EmulatorProcess) -> Iterator[EmulatorControl]:
+    """The emulator's fault control, cleared before and after each test."""
+    control = EmulatorControl(gemini_emulator.url, gemini_emulator.ca_file)
+    control.clear()
+    yield control
+    control.clear()
 
 
 @pytest.fixture

@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +18,7 @@ from django.core.cache import caches
 # Imported here, not in a test: importing it runs django.setup(), whose logging config would
 # otherwise replace pytest's capture handlers mid-test.
 from ai4joy.asgi import application
-from emulator.process import EmulatorProcess, start_emulator
+from emulator.control import EmulatorControl
 from emulator.tts import synthesize
 from improv.store import get_store
 
@@ -28,41 +27,6 @@ LINE = (
     "The bakery on the moon is running out of flour and the astronauts are hungry, "
     "so we need a brave plan before the rocket leaves tonight."
 )
-
-
-@pytest.fixture(scope="session")
-def gemini_emulator(tmp_path_factory) -> Iterator[EmulatorProcess]:
-    # Replies 4x faster than real time keep the suite short; pacing logic is the same.
-    proc = start_emulator(tmp_path_factory.mktemp("gemini-emulator"), seed=7, realtime_factor=4.0)
-    try:
-        yield proc
-    finally:
-        proc.stop()
-
-
-class Faults:
-    def __init__(self, url: str, ca_file: str) -> None:
-        import ssl
-
-        self._url = url
-        self._ctx = ssl.create_default_context(cafile=ca_file)
-
-    def _call(self, method: str, path: str, body: Any = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(
-            f"{self._url}{path}", data=data, method=method, headers={"content-type": "application/json"}
-        )
-        with urllib.request.urlopen(req, context=self._ctx, timeout=5) as resp:
-            return json.loads(resp.read())
-
-    def arm(self, *faults: dict[str, Any]) -> None:
-        self._call("POST", "/emulator/faults", {"faults": list(faults)})
-
-    def clear(self) -> None:
-        self._call("DELETE", "/emulator/faults")
-
-    def stats(self) -> dict[str, Any]:
-        return self._call("GET", "/emulator/stats")
 
 
 @pytest.fixture
@@ -77,11 +41,8 @@ def voice_settings(settings, gemini_emulator):
 
 
 @pytest.fixture
-def faults(gemini_emulator) -> Iterator[Faults]:
-    f = Faults(gemini_emulator.url, gemini_emulator.ca_file)
-    f.clear()
-    yield f
-    f.clear()
+def faults(gemini) -> EmulatorControl:
+    return gemini
 
 
 @pytest.fixture(autouse=True)
