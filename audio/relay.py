@@ -49,7 +49,7 @@ RESUMABLE_REASONS = frozenset({"server_restart", "network_error", "idle_timeout"
 class BrowserPort(Protocol):
     async def send_json(self, message: dict[str, Any]) -> None: ...
     async def send_bytes(self, data: bytes) -> None: ...
-    async def close(self, code: int) -> None: ...
+    async def close(self, code: int, reason: str | None = None) -> None: ...
 
 
 class LiveRelay(DownlinkMixin):
@@ -149,7 +149,8 @@ class LiveRelay(DownlinkMixin):
             # A plain int: autobahn (under Daphne) refuses an IntEnum close code.
             code = int(protocol.CLOSE_REASONS.get(reason, protocol.CloseCode.NORMAL))
             try:
-                await self._browser.close(code)
+                # The reason name travels as the close reason too (the drain entry point forwards it).
+                await self._browser.close(code, reason)
             except Exception:
                 log.warning(
                     "could not close the browser socket",

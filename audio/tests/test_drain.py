@@ -210,6 +210,7 @@ async def test_sigterm_drains_real_voice_sockets_and_another_process_resumes_the
         assert seen["reconnect"]["reason"] == "server_restart"
         assert seen["reconnect"]["resume_token"] and seen["reconnect"]["retry_after_ms"] > 0
         assert seen["code"] == CloseCode.SERVER_RESTART
+        assert seen["reason"] == "server_restart", "the close reason must reach the browser"
     assert server.wait_exit(within=8) == 0  # within DRAIN_TIMEOUT of the SIGTERM
     assert server.events("server_drain_finished")[0]["cancelled"] == 0
     deaf_ws.transport.abort()
