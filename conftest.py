@@ -85,7 +85,7 @@ class FirestoreEmulator:
         """Delete every document (the emulator's own reset endpoint)."""
         url = f"http://{self.host}/emulator/v1/projects/{self.project}/databases/(default)/documents"
         request = urllib.request.Request(url, method="DELETE")
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (http, loopback)
+        with urllib.request.urlopen(request, timeout=10) as response:  # http on loopback
             assert response.status == 200, response.status
 
 

@@ -25,8 +25,11 @@ def main() -> int:
         from emulator.process import start_emulator
 
         emulator = start_emulator(ROOT / "var" / "emulator", port=int(env.get("EMULATOR_PORT", "0")))
-        env.update(GEMINI_BACKEND="emulator", GEMINI_EMULATOR_URL=emulator.url,
-                   GEMINI_EMULATOR_CA_FILE=emulator.ca_file)
+        env.update(
+            GEMINI_BACKEND="emulator",
+            GEMINI_EMULATOR_URL=emulator.url,
+            GEMINI_EMULATOR_CA_FILE=emulator.ca_file,
+        )
         print(f"Gemini emulator (local stand-in) at {emulator.url}", flush=True)
     port = env.setdefault("PORT", "8000")
     print(

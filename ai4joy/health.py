@@ -42,7 +42,10 @@ def run_checks() -> list[str]:
         try:
             check()
         except Exception as exc:  # any failure of a dependency makes us unhealthy
-            log.warning("health check failed", extra={"event": "health_failed", "part": name, "error": type(exc).__name__})
+            log.warning(
+                "health check failed",
+                extra={"event": "health_failed", "part": name, "error": type(exc).__name__},
+            )
             failed.append(name)
     return failed
 

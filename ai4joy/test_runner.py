@@ -41,4 +41,3 @@ class PytestTestRunner:
         argv.extend(shlex.split(self.pytest_args))
         argv.extend(test_labels)
         return int(pytest.main(argv))
-

@@ -49,7 +49,9 @@ def test_email_sign_up_sign_in_and_sign_out(client, db):
     client.post("/accounts/logout/")
     assert client.get("/profile/").status_code == 302
 
-    response = client.post("/accounts/login/", {"login": "ada@example.com", "password": "a-long-unusual-pass"})
+    response = client.post(
+        "/accounts/login/", {"login": "ada@example.com", "password": "a-long-unusual-pass"}
+    )
     assert response.status_code == 302
     assert "ada@example.com" in client.get("/profile/").content.decode()
 
@@ -76,7 +78,8 @@ def test_email_login_switched_off_refuses_password_sign_in_and_sign_up(client, u
     client.post("/accounts/login/", {"login": user.email, "password": "correct-horse-battery"})
     assert client.get("/profile/").status_code == 302
     response = client.post(
-        "/accounts/signup/", {"email": "x@example.com", "password1": "long-pass-123!", "password2": "long-pass-123!"}
+        "/accounts/signup/",
+        {"email": "x@example.com", "password1": "long-pass-123!", "password2": "long-pass-123!"},
     )
     assert not get_user_model().objects.filter(email="x@example.com").exists()
     assert response.status_code == 200 and "closed" in response.content.decode().lower()
@@ -124,15 +127,26 @@ def test_google_sign_in_with_pkce_creates_the_user(client, db, google, monkeypat
     assert location.netloc == "accounts.google.com"
     assert query["code_challenge_method"] == ["S256"] and query["code_challenge"]
     now = int(time.time())
-    fake = FakeGoogle({
-        "iss": "https://accounts.google.com", "aud": GOOGLE["google"]["APPS"][0]["client_id"],
-        "azp": GOOGLE["google"]["APPS"][0]["client_id"], "sub": "10769150350006150715113082367",
-        "email": "grace@example.com", "email_verified": True, "name": "Grace Hopper",
-        "given_name": "Grace", "family_name": "Hopper", "iat": now, "exp": now + 3600,
-    })
+    fake = FakeGoogle(
+        {
+            "iss": "https://accounts.google.com",
+            "aud": GOOGLE["google"]["APPS"][0]["client_id"],
+            "azp": GOOGLE["google"]["APPS"][0]["client_id"],
+            "sub": "10769150350006150715113082367",
+            "email": "grace@example.com",
+            "email_verified": True,
+            "name": "Grace Hopper",
+            "given_name": "Grace",
+            "family_name": "Hopper",
+            "iat": now,
+            "exp": now + 3600,
+        }
+    )
     monkeypatch.setattr(requests.Session, "request", fake.request)
 
-    callback = client.get("/accounts/google/login/callback/", {"code": "auth-code", "state": query["state"][0]})
+    callback = client.get(
+        "/accounts/google/login/callback/", {"code": "auth-code", "state": query["state"][0]}
+    )
     assert callback.status_code == 302, callback.content
     token_call = fake.requests[0]
     assert token_call[2]["data"]["code_verifier"], "PKCE verifier must be sent to the token endpoint"

@@ -32,7 +32,9 @@ def test_trace_header_is_correlated(settings):
         from ai4joy.logging import _trace
 
         _trace.reset(token)
-    assert line["logging.googleapis.com/trace"] == "projects/improv-prod/traces/105445aa7843bc8bf206b12000100000"
+    assert (
+        line["logging.googleapis.com/trace"] == "projects/improv-prod/traces/105445aa7843bc8bf206b12000100000"
+    )
 
 
 @pytest.mark.parametrize("header", [None, "", "not a trace!/1", "x" * 100])

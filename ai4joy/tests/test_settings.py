@@ -20,13 +20,21 @@ PRODUCTION_ENV = {
 def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "AI4JOY_", "SERVICE_ROLE"))}
     return subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
 def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return run_python(f"import sys; sys.argv = ['manage.py', *{list(args)!r}]; import runpy; "
-                      "runpy.run_path('manage.py', run_name='__main__')", **env)
+    return run_python(
+        f"import sys; sys.argv = ['manage.py', *{list(args)!r}]; import runpy; "
+        "runpy.run_path('manage.py', run_name='__main__')",
+        **env,
+    )
 
 
 def test_check_deploy_is_clean_with_production_settings():

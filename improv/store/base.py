@@ -115,7 +115,12 @@ class SessionStore(abc.ABC):
     # --- scenes ---------------------------------------------------------------------
     @abc.abstractmethod
     def scene_create(
-        self, *, user_id: int, status: str = "mc_welcome", game_slug: str = "", mode: str = "text",
+        self,
+        *,
+        user_id: int,
+        status: str = "mc_welcome",
+        game_slug: str = "",
+        mode: str = "text",
         state: dict[str, Any] | None = None,
     ) -> SceneRecord: ...
 
@@ -144,7 +149,12 @@ class SessionStore(abc.ABC):
     # --- turns ----------------------------------------------------------------------
     @abc.abstractmethod
     def turn_append(
-        self, scene_id: str, *, speaker: str, text: str, mode: str = "text",
+        self,
+        scene_id: str,
+        *,
+        speaker: str,
+        text: str,
+        mode: str = "text",
         meta: dict[str, Any] | None = None,
     ) -> TurnRecord:
         """Atomically give the turn the next index and bump the scene's turn_count
@@ -162,13 +172,19 @@ class SessionStore(abc.ABC):
     def audio_session_get(self, session_id: str) -> AudioSessionRecord | None: ...
 
     @abc.abstractmethod
-    def audio_session_update(self, session_id: str, *, resume_handle: str | None = None,
-                             **increments: int) -> None:
+    def audio_session_update(
+        self, session_id: str, *, resume_handle: str | None = None, **increments: int
+    ) -> None:
         """Add `increments` (AUDIO_COUNTERS) to the counters; set resume_handle if given."""
 
     @abc.abstractmethod
     def audio_session_finish(
-        self, session_id: str, *, status: str, close_reason: str, resumable: bool = False,
+        self,
+        session_id: str,
+        *,
+        status: str,
+        close_reason: str,
+        resumable: bool = False,
         **increments: int,
     ) -> AudioSessionRecord:
         """Mark ended/failed once; a second finish keeps the first outcome."""
@@ -181,7 +197,9 @@ class SessionStore(abc.ABC):
         """Newest first (index: user_id, created_at)."""
 
     @abc.abstractmethod
-    def audio_sessions_for_scene(self, scene_id: str, *, status: str | None = None) -> list[AudioSessionRecord]:
+    def audio_sessions_for_scene(
+        self, scene_id: str, *, status: str | None = None
+    ) -> list[AudioSessionRecord]:
         """(index: session_id, status)."""
 
     @abc.abstractmethod
