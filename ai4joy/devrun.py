@@ -8,6 +8,7 @@ through the same draining Daphne entry point production uses.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM tidies up like Ctrl-C: drain the server, stop the emulator
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
     env = dict(os.environ)
     env.setdefault("SERVICE_ROLE", "all")
     env.setdefault("DJANGO_DEBUG", "true")
