@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # Tests use the local PostgreSQL when it answers, else SQLite.
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: run test setup migrate lint typecheck bench check-deploy clean
+.PHONY: run test setup migrate lint typecheck bench check-deploy deploy-dry-run clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ check-deploy: setup
 	AI4JOY_ENV=production DJANGO_SECRET_KEY=$$($(PY) -c "import secrets;print(secrets.token_urlsafe(50))") \
 	ALLOWED_HOSTS=improv.example.com CSRF_TRUSTED_ORIGINS=https://improv.example.com \
 	$(PY) manage.py check --deploy --fail-level WARNING
+
+## make deploy-dry-run ENV=production: the whole ordered gcloud plan, calling nothing
+ENV ?= dev
+deploy-dry-run:
+	infra/deploy.sh $(ENV) --dry-run
 
 clean:
 	rm -rf $(VENV) var test-artifacts staticfiles db.sqlite3
