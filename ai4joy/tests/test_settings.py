@@ -97,3 +97,59 @@ def test_audio_role_serves_only_voice_and_its_health(tmp_path):
     assert routes["ws_health"] == 200
     assert routes["health"] == 404 and routes["login"] == 404 and routes["api_docs"] == 404
     assert routes["ws_routes"], "the audio role must route /ws/audio/..."
+
+
+MATRIX = """
+import json, os
+import django
+os.environ['DJANGO_SETTINGS_MODULE'] = 'ai4joy.settings'
+django.setup()
+from django.conf import settings as s
+print(json.dumps({
+    'db': s.DATABASES['default']['ENGINE'],
+    'layer': s.CHANNEL_LAYERS['default']['BACKEND'],
+    'cache': s.CACHES['default']['BACKEND'],
+    'store': s.SESSION_STORE, 'gemini': s.GEMINI_BACKEND, 'location': s.VERTEX_AI_LOCATION,
+    'timeout': s.WEBSOCKET_TIMEOUT, 'ping': s.WEBSOCKET_PING_INTERVAL,
+    'email_login': s.ACCOUNT_EMAIL_LOGIN, 'secure_cookies': s.SESSION_COOKIE_SECURE,
+    'hsts': s.SECURE_HSTS_SECONDS, 'debug': s.DEBUG,
+}))
+"""
+
+
+def settings_with(**env: str) -> dict:
+    result = run_python(MATRIX, **env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_embedded_defaults_need_nothing_running():
+    local = settings_with()
+    assert local == {
+        "db": "django.db.backends.sqlite3",
+        "layer": "channels.layers.InMemoryChannelLayer",
+        "cache": "django.core.cache.backends.locmem.LocMemCache",
+        "store": "django", "gemini": "emulator", "location": "us-central1",
+        "timeout": 3600, "ping": 30, "email_login": True, "secure_cookies": False, "hsts": 0, "debug": False,
+    }
+
+
+def test_environment_switches_each_integration():
+    prod = settings_with(
+        **PRODUCTION_ENV,
+        DATABASE_URL="postgres://app@db.internal:5432/ai4joy",
+        REDIS_URL="redis://10.0.0.3:6379/0",
+        SESSION_STORE="firestore",
+        GEMINI_BACKEND="vertex",
+        VERTEX_AI_LOCATION="europe-west4",
+        WEBSOCKET_TIMEOUT="1800",
+        WEBSOCKET_PING_INTERVAL="20",
+    )
+    assert prod == {
+        "db": "django.db.backends.postgresql",
+        "layer": "channels_redis.core.RedisChannelLayer",
+        "cache": "django.core.cache.backends.redis.RedisCache",
+        "store": "firestore", "gemini": "vertex", "location": "europe-west4",
+        "timeout": 1800, "ping": 20, "email_login": False, "secure_cookies": True, "hsts": 31536000,
+        "debug": False,
+    }
