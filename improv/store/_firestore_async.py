@@ -16,6 +16,7 @@ from google.cloud import firestore
 from improv.store import _firestore_docs as docs
 from improv.store._firestore_docs import CONFLICTS, backend_errors, valid_id
 from improv.store.base import AudioSessionRecord, SceneNotFound, SceneRecord, StoreError, TurnRecord
+from improv.store.validation import check_finish, check_increments, check_turn
 
 
 class AsyncFirestoreMixin:
@@ -65,7 +66,7 @@ class AsyncFirestoreMixin:
         return docs.scene_record(snap.id, snap.to_dict())
 
     async def ascene_update(self, scene_id: str, **fields: Any) -> SceneRecord:
-        changes = docs.check_scene_fields(fields)
+        changes = docs.scene_changes(fields)
         changes.setdefault("updated_at", docs.now())
         ref = self._ascene_ref(scene_id)
         try:
@@ -86,7 +87,7 @@ class AsyncFirestoreMixin:
         mode: str = "text",
         meta: dict[str, Any] | None = None,
     ) -> TurnRecord:
-        docs.turn_check(speaker=speaker, text=text, mode=mode, meta=meta)
+        check_turn(speaker=speaker, text=text, mode=mode, meta=meta)
         db = self._adb()
         ref = self._ascene_ref(scene_id)
         mine = docs.write_id()
@@ -128,7 +129,7 @@ class AsyncFirestoreMixin:
         self, session_id: str, *, resume_handle: str | None = None, **increments: int
     ) -> None:
         changes: dict[str, Any] = {
-            name: firestore.Increment(value) for name, value in docs.check_increments(increments).items()
+            name: firestore.Increment(value) for name, value in check_increments(increments).items()
         }
         if resume_handle is not None:
             changes["resume_handle"] = str(resume_handle)
@@ -152,8 +153,8 @@ class AsyncFirestoreMixin:
         resumable: bool = False,
         **increments: int,
     ) -> AudioSessionRecord:
-        docs.check_finish(status, close_reason)
-        counts = docs.check_increments(increments)
+        check_finish(status, close_reason)
+        counts = check_increments(increments)
         if not valid_id(session_id):
             raise StoreError(f"no audio session {session_id!r}")
         db = self._adb()

@@ -1,4 +1,5 @@
-"""Firestore document shapes for the session store: records <-> documents, and input checks.
+"""Firestore document shapes for the session store: records <-> documents, and the input checks
+only Firestore needs (the port's own are in improv/store/validation.py).
 
 Pure functions (no I/O) so the sync and async adapters share them. Layout:
   users/{user_id}                 small profile, written on a user's first scene
@@ -16,7 +17,6 @@ import datetime as dt
 import random
 import uuid
 from collections.abc import Iterator
-from dataclasses import fields
 from typing import Any
 
 from django.utils import timezone
@@ -27,24 +27,20 @@ from improv.store.base import (
     AUDIO_COUNTERS,
     OPEN_STATUSES,
     SCENE_STATUSES,
-    SPEAKERS,
     TTL_DAYS,
     AudioSessionRecord,
     SceneRecord,
     StoreError,
     TurnRecord,
 )
+from improv.store.validation import check_new_scene, check_scene_fields
 
 USERS = "users"
 SCENES = "sessions"
 TURNS = "turns"
 AUDIO = "audio_sessions"
 
-MODES = ("text", "voice")
-FINISHED_AUDIO = ("ended", "failed")
 OPEN_LIST = [s for s in SCENE_STATUSES if s in OPEN_STATUSES]  # stable order for `in` filters
-# Scene fields a caller may set; turn_count and the turn counter belong to turn_append.
-SCENE_SETTABLE = frozenset(f.name for f in fields(SceneRecord)) - {"id", "user_id", "created_at"}
 SCENE_TIMES = ("created_at", "updated_at", "last_activity_at", "ended_at", "expires_at")
 AUDIO_TIMES = ("created_at", "updated_at", "ended_at", "expires_at")
 # How often an optimistic commit is retried before we give up (contention on one scene).
@@ -102,47 +98,15 @@ def check_time(value: dt.datetime, name: str) -> dt.datetime:
 
 
 # --- validation ------------------------------------------------------------------------
-def check_choice(name: str, value: Any, choices: tuple[str, ...] | list[str]) -> None:
-    if value not in choices:
-        raise StoreError(f"{name} must be one of {list(choices)}, not {value!r}")
-
-
 def check_user_id(user_id: Any) -> int:
     if isinstance(user_id, bool) or not isinstance(user_id, int):
         raise StoreError(f"user_id must be an int, not {type(user_id).__name__}")
     return user_id
 
 
-def check_page(limit: int, offset: int = 0) -> None:
-    if limit < 0 or offset < 0:
-        raise StoreError("limit and offset must not be negative")
-
-
-def check_increments(increments: dict[str, Any]) -> dict[str, int]:
-    unknown = sorted(set(increments) - set(AUDIO_COUNTERS))
-    if unknown:
-        raise StoreError(f"unknown audio counters {unknown}; allowed: {list(AUDIO_COUNTERS)}")
-    for name, value in increments.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise StoreError(f"{name} must be a non-negative int, not {value!r}")
-    return {k: v for k, v in increments.items() if v}
-
-
-def check_scene_fields(changes: dict[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(changes) - SCENE_SETTABLE)
-    if unknown:
-        raise StoreError(f"cannot set scene fields {unknown}")
-    if "status" in changes:
-        check_choice("status", changes["status"], SCENE_STATUSES)
-    if "mode" in changes:
-        check_choice("mode", changes["mode"], MODES)
-    if "state" in changes and not isinstance(changes["state"], dict):
-        raise StoreError("state must be a dict")
-    if "turn_count" in changes and (not isinstance(changes["turn_count"], int) or changes["turn_count"] < 0):
-        raise StoreError("turn_count must be a non-negative int")
-    for name in ("game_slug", "suggestion"):
-        if name in changes and not isinstance(changes[name], str):
-            raise StoreError(f"{name} must be a string")
+def scene_changes(changes: dict[str, Any]) -> dict[str, Any]:
+    """The port's checks, and Firestore's: times must be aware (stored as UTC instants)."""
+    check_scene_fields(changes)
     for name in SCENE_TIMES:
         if changes.get(name) is not None:
             check_time(changes[name], name)
@@ -154,10 +118,7 @@ def scene_new_doc(
     *, user_id: int, status: str, game_slug: str, mode: str, state: dict[str, Any] | None, at: dt.datetime
 ) -> dict[str, Any]:
     check_user_id(user_id)
-    check_choice("status", status, SCENE_STATUSES)
-    check_choice("mode", mode, MODES)
-    if state is not None and not isinstance(state, dict):
-        raise StoreError("state must be a dict")
+    check_new_scene(status=status, game_slug=game_slug, mode=mode, state=state)
     return {
         "user_id": user_id,
         "status": status,
@@ -194,15 +155,6 @@ def user_doc(user_id: int, at: dt.datetime) -> dict[str, Any]:
 
 
 # --- turns -----------------------------------------------------------------------------
-def turn_check(*, speaker: str, text: str, mode: str, meta: dict[str, Any] | None) -> None:
-    check_choice("speaker", speaker, SPEAKERS)
-    check_choice("mode", mode, MODES)
-    if not isinstance(text, str):
-        raise StoreError("text must be a string")
-    if meta is not None and not isinstance(meta, dict):
-        raise StoreError("meta must be a dict")
-
-
 def turn_plan(
     scene: dict[str, Any],
     *,
@@ -302,12 +254,6 @@ def audio_record(session_id: str, doc: dict[str, Any]) -> AudioSessionRecord:
         **{name: doc.get(name, 0) for name in AUDIO_COUNTERS},
         **{name: _plain(doc.get(name)) for name in AUDIO_TIMES},
     )
-
-
-def check_finish(status: str, close_reason: str) -> None:
-    check_choice("status", status, FINISHED_AUDIO)
-    if not isinstance(close_reason, str):
-        raise StoreError("close_reason must be a string")
 
 
 def sort_audio(records: list[AudioSessionRecord]) -> list[AudioSessionRecord]:

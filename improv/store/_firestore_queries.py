@@ -13,7 +13,8 @@ from typing import Any
 
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from improv.store._firestore_docs import AUDIO, FINISHED_AUDIO, OPEN_LIST, SCENES
+from improv.store._firestore_docs import AUDIO, OPEN_LIST, SCENES
+from improv.store.base import FINISHED_AUDIO
 
 DESC = "DESCENDING"
 ASC = "ASCENDING"

@@ -28,7 +28,9 @@ SCENE_STATUSES = (
 )
 OPEN_STATUSES = frozenset(SCENE_STATUSES[:6])
 SPEAKERS = ("user", "partner", "mc", "coach", "audience")
+MODES = ("text", "voice")  # what a scene or a turn is played in
 AUDIO_STATUSES = ("active", "ended", "failed")
+FINISHED_AUDIO = AUDIO_STATUSES[1:]  # what audio_session_finish may set
 
 TTL_DAYS = 30
 
@@ -213,17 +215,41 @@ class SessionStore(abc.ABC):
     async def ascene_update(self, scene_id: str, **fields: Any) -> SceneRecord:
         return await sync_to_async(self.scene_update)(scene_id, **fields)
 
-    async def aturn_append(self, scene_id: str, **kwargs: Any) -> TurnRecord:
-        return await sync_to_async(self.turn_append)(scene_id, **kwargs)
+    async def aturn_append(
+        self,
+        scene_id: str,
+        *,
+        speaker: str,
+        text: str,
+        mode: str = "text",
+        meta: dict[str, Any] | None = None,
+    ) -> TurnRecord:
+        return await sync_to_async(self.turn_append)(
+            scene_id, speaker=speaker, text=text, mode=mode, meta=meta
+        )
 
     async def aturns_list(self, scene_id: str) -> list[TurnRecord]:
         return await sync_to_async(self.turns_list)(scene_id)
 
-    async def aaudio_session_start(self, **kwargs: Any) -> AudioSessionRecord:
-        return await sync_to_async(self.audio_session_start)(**kwargs)
+    async def aaudio_session_start(self, *, user_id: int, scene_id: str, instance: str) -> AudioSessionRecord:
+        return await sync_to_async(self.audio_session_start)(
+            user_id=user_id, scene_id=scene_id, instance=instance
+        )
 
-    async def aaudio_session_update(self, session_id: str, **kwargs: Any) -> None:
-        await sync_to_async(self.audio_session_update)(session_id, **kwargs)
+    async def aaudio_session_update(
+        self, session_id: str, *, resume_handle: str | None = None, **increments: int
+    ) -> None:
+        await sync_to_async(self.audio_session_update)(session_id, resume_handle=resume_handle, **increments)
 
-    async def aaudio_session_finish(self, session_id: str, **kwargs: Any) -> AudioSessionRecord:
-        return await sync_to_async(self.audio_session_finish)(session_id, **kwargs)
+    async def aaudio_session_finish(
+        self,
+        session_id: str,
+        *,
+        status: str,
+        close_reason: str,
+        resumable: bool = False,
+        **increments: int,
+    ) -> AudioSessionRecord:
+        return await sync_to_async(self.audio_session_finish)(
+            session_id, status=status, close_reason=close_reason, resumable=resumable, **increments
+        )

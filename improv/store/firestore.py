@@ -41,6 +41,7 @@ from improv.store.base import (
     StoreError,
     TurnRecord,
 )
+from improv.store.validation import check_choice, check_finish, check_increments, check_page, check_turn
 
 
 class FirestoreSessionStore(AsyncFirestoreMixin, SessionStore):
@@ -128,7 +129,7 @@ class FirestoreSessionStore(AsyncFirestoreMixin, SessionStore):
         return docs.scene_record(snap.id, snap.to_dict())
 
     def scene_update(self, scene_id: str, **fields: Any) -> SceneRecord:
-        changes = docs.check_scene_fields(fields)
+        changes = docs.scene_changes(fields)
         changes.setdefault("updated_at", docs.now())
         ref = self._scene_ref(scene_id)
         try:
@@ -141,7 +142,7 @@ class FirestoreSessionStore(AsyncFirestoreMixin, SessionStore):
         return self.scene_get(scene_id)
 
     def scenes_for_user(self, user_id: int, *, limit: int = 20, offset: int = 0) -> list[SceneRecord]:
-        docs.check_page(limit, offset)
+        check_page(limit, offset)
         if limit == 0:
             return []
         query = queries.scenes_for_user(self._db(), docs.check_user_id(user_id))
@@ -162,7 +163,7 @@ class FirestoreSessionStore(AsyncFirestoreMixin, SessionStore):
             return first_count(query.count().get())
 
     def scenes_stale(self, idle_before: dt.datetime, *, limit: int = 500) -> list[SceneRecord]:
-        docs.check_page(limit)
+        check_page(limit)
         if limit == 0:
             return []
         query = queries.scenes_stale(self._db(), docs.check_time(idle_before, "idle_before"))
@@ -180,7 +181,7 @@ class FirestoreSessionStore(AsyncFirestoreMixin, SessionStore):
         mode: str = "text",
         meta: dict[str, Any] | None = None,
     ) -> TurnRecord:
-        docs.turn_check(speaker=speaker, text=text, mode=mode, meta=meta)
+        check_turn(speaker=speaker, text=text, mode=mode, meta=meta)
         db = self._db()
         ref = self._scene_ref(scene_id)
         mine = docs.write_id()
@@ -230,7 +231,7 @@ class FirestoreSessionStore(AsyncFirestoreMixin, SessionStore):
         self, session_id: str, *, resume_handle: str | None = None, **increments: int
     ) -> None:
         changes: dict[str, Any] = {
-            name: firestore.Increment(value) for name, value in docs.check_increments(increments).items()
+            name: firestore.Increment(value) for name, value in check_increments(increments).items()
         }
         if resume_handle is not None:
             changes["resume_handle"] = str(resume_handle)
@@ -254,8 +255,8 @@ class FirestoreSessionStore(AsyncFirestoreMixin, SessionStore):
         resumable: bool = False,
         **increments: int,
     ) -> AudioSessionRecord:
-        docs.check_finish(status, close_reason)
-        counts = docs.check_increments(increments)
+        check_finish(status, close_reason)
+        counts = check_increments(increments)
         if not valid_id(session_id):
             raise StoreError(f"no audio session {session_id!r}")
         db = self._db()
@@ -293,7 +294,7 @@ class FirestoreSessionStore(AsyncFirestoreMixin, SessionStore):
         raise StoreError(f"could not finish audio session {session_id}: too much contention")
 
     def audio_sessions_active(self, *, limit: int = 200) -> list[AudioSessionRecord]:
-        docs.check_page(limit)
+        check_page(limit)
         if limit == 0:
             return []
         with backend_errors():
@@ -301,7 +302,7 @@ class FirestoreSessionStore(AsyncFirestoreMixin, SessionStore):
         return [docs.audio_record(s.id, s.to_dict()) for s in snaps]
 
     def audio_sessions_for_user(self, user_id: int, *, limit: int = 20) -> list[AudioSessionRecord]:
-        docs.check_page(limit)
+        check_page(limit)
         if limit == 0:
             return []
         query = queries.audio_for_user(self._db(), docs.check_user_id(user_id)).limit(limit)
@@ -313,7 +314,7 @@ class FirestoreSessionStore(AsyncFirestoreMixin, SessionStore):
         self, scene_id: str, *, status: str | None = None
     ) -> list[AudioSessionRecord]:
         if status is not None:
-            docs.check_choice("status", status, AUDIO_STATUSES)
+            check_choice("status", status, AUDIO_STATUSES)
         if not valid_id(scene_id):
             return []
         with backend_errors():

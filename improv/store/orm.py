@@ -13,11 +13,7 @@ from django.utils import timezone
 
 from improv.models import AudioSession, Scene, Turn
 from improv.store.base import (
-    AUDIO_COUNTERS,
-    AUDIO_STATUSES,
     OPEN_STATUSES,
-    SCENE_STATUSES,
-    SPEAKERS,
     TTL_DAYS,
     AudioSessionRecord,
     AudioStats,
@@ -27,25 +23,18 @@ from improv.store.base import (
     StoreError,
     TurnRecord,
 )
+from improv.store.validation import (
+    check_finish,
+    check_increments,
+    check_new_scene,
+    check_page,
+    check_scene_fields,
+    check_turn,
+)
 
 # SQLite has one writer at a time anyway; queueing this process's appends on a lock avoids
 # "database is locked" failures between threads (other processes wait on SQLite's busy timeout).
 _SQLITE_WRITES = threading.Lock()
-
-_SCENE_FIELDS = frozenset(
-    {
-        "status",
-        "game_slug",
-        "suggestion",
-        "mode",
-        "turn_count",
-        "state",
-        "updated_at",
-        "last_activity_at",
-        "ended_at",
-        "expires_at",
-    }
-)
 
 
 def _scene(row: Scene) -> SceneRecord:
@@ -101,38 +90,6 @@ def _audio(row: AudioSession) -> AudioSessionRecord:
     )
 
 
-_MODES = ("text", "voice")
-_STR_FIELDS = ("game_slug", "suggestion")
-
-
-def _check_scene_fields(fields: dict[str, Any]) -> None:
-    """The port's validation: bad input is a StoreError and nothing is written."""
-    if "status" in fields and fields["status"] not in SCENE_STATUSES:
-        raise StoreError(f"unknown scene status {fields['status']!r}")
-    if "mode" in fields and fields["mode"] not in _MODES:
-        raise StoreError(f"mode must be one of {_MODES}")
-    if "state" in fields and not isinstance(fields["state"], dict):
-        raise StoreError("state must be a dict")
-    if "turn_count" in fields and (
-        not isinstance(fields["turn_count"], int)
-        or isinstance(fields["turn_count"], bool)
-        or fields["turn_count"] < 0
-    ):
-        raise StoreError("turn_count must be a non-negative integer")
-    for name in _STR_FIELDS:
-        if name in fields and not isinstance(fields[name], str):
-            raise StoreError(f"{name} must be a string")
-
-
-def _check_counters(increments: dict[str, int]) -> None:
-    unknown = set(increments) - set(AUDIO_COUNTERS)
-    if unknown:
-        raise StoreError(f"unknown audio counters: {sorted(unknown)}")
-    for name, value in increments.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise StoreError(f"{name} must be a non-negative integer")
-
-
 class DjangoSessionStore(SessionStore):
     # --- scenes ---------------------------------------------------------------------
     def scene_create(
@@ -144,7 +101,7 @@ class DjangoSessionStore(SessionStore):
         mode: str = "text",
         state: dict[str, Any] | None = None,
     ) -> SceneRecord:
-        _check_scene_fields({"status": status, "game_slug": game_slug, "mode": mode, "state": state or {}})
+        check_new_scene(status=status, game_slug=game_slug, mode=mode, state=state)
         now = timezone.now()
         row = Scene.objects.create(
             user_id=user_id,
@@ -166,18 +123,14 @@ class DjangoSessionStore(SessionStore):
             raise SceneNotFound(scene_id) from None
 
     def scene_update(self, scene_id: str, **fields: Any) -> SceneRecord:
-        unknown = set(fields) - _SCENE_FIELDS
-        if unknown:
-            raise StoreError(f"cannot update scene fields {sorted(unknown)}")
-        _check_scene_fields(fields)
+        check_scene_fields(fields)
         fields.setdefault("updated_at", timezone.now())
         if not Scene.objects.filter(pk=scene_id).update(**fields):
             raise SceneNotFound(scene_id)
         return self.scene_get(scene_id)
 
     def scenes_for_user(self, user_id: int, *, limit: int = 20, offset: int = 0) -> list[SceneRecord]:
-        if limit < 0 or offset < 0:
-            raise StoreError("limit and offset must not be negative")
+        check_page(limit, offset)
         rows = Scene.objects.filter(user_id=user_id).order_by("-created_at", "-pk")[offset : offset + limit]
         return [_scene(r) for r in rows]
 
@@ -188,6 +141,7 @@ class DjangoSessionStore(SessionStore):
         return Scene.objects.filter(user_id=user_id, status__in=OPEN_STATUSES).count()
 
     def scenes_stale(self, idle_before: dt.datetime, *, limit: int = 500) -> list[SceneRecord]:
+        check_page(limit)
         rows = Scene.objects.filter(status__in=OPEN_STATUSES, last_activity_at__lt=idle_before).order_by(
             "last_activity_at"
         )[:limit]
@@ -203,14 +157,7 @@ class DjangoSessionStore(SessionStore):
         mode: str = "text",
         meta: dict[str, Any] | None = None,
     ) -> TurnRecord:
-        if speaker not in SPEAKERS:
-            raise StoreError(f"unknown speaker {speaker!r}")
-        if not isinstance(text, str):
-            raise StoreError("turn text must be a string")
-        if mode not in _MODES:
-            raise StoreError(f"mode must be one of {_MODES}")
-        if meta is not None and not isinstance(meta, dict):
-            raise StoreError("meta must be a dict")
+        check_turn(speaker=speaker, text=text, mode=mode, meta=meta)
         now = timezone.now()
         bump = {"turn_seq": F("turn_seq") + 1, "last_activity_at": now, "updated_at": now}
         if speaker == "user":
@@ -260,8 +207,7 @@ class DjangoSessionStore(SessionStore):
     def audio_session_update(
         self, session_id: str, *, resume_handle: str | None = None, **increments: int
     ) -> None:
-        _check_counters(increments)
-        fields: dict[str, Any] = {k: F(k) + v for k, v in increments.items() if v}
+        fields: dict[str, Any] = {k: F(k) + v for k, v in check_increments(increments).items()}
         if resume_handle is not None:
             fields["resume_handle"] = resume_handle
         fields["updated_at"] = timezone.now()
@@ -276,14 +222,11 @@ class DjangoSessionStore(SessionStore):
         resumable: bool = False,
         **increments: int,
     ) -> AudioSessionRecord:
-        if status not in AUDIO_STATUSES or status == "active":
-            raise StoreError("finish status must be 'ended' or 'failed'")
-        if not isinstance(close_reason, str):
-            raise StoreError("close_reason must be a string")
-        _check_counters(increments)
+        check_finish(status, close_reason)
+        counts = check_increments(increments)
         now = timezone.now()
         with transaction.atomic():
-            fields: dict[str, Any] = {k: F(k) + v for k, v in increments.items() if v}
+            fields: dict[str, Any] = {k: F(k) + v for k, v in counts.items()}
             fields["updated_at"] = now
             # Only the first finish sets the outcome; counters still add up afterwards.
             first = AudioSession.objects.filter(pk=session_id, status="active").update(
@@ -297,10 +240,12 @@ class DjangoSessionStore(SessionStore):
         return _audio(row)
 
     def audio_sessions_active(self, *, limit: int = 200) -> list[AudioSessionRecord]:
+        check_page(limit)
         rows = AudioSession.objects.filter(status="active").order_by("-created_at")[:limit]
         return [_audio(r) for r in rows]
 
     def audio_sessions_for_user(self, user_id: int, *, limit: int = 20) -> list[AudioSessionRecord]:
+        check_page(limit)
         rows = AudioSession.objects.filter(user_id=user_id).order_by("-created_at", "-pk")[:limit]
         return [_audio(r) for r in rows]
 
