@@ -163,16 +163,14 @@ class AsyncFirestoreMixin:
         for attempt in range(docs.MAX_ATTEMPTS):
             with backend_errors():
                 snap = await ref.get()
-            if not snap.exists:
-                raise StoreError(f"no audio session {session_id!r}")
-            doc = snap.to_dict()
+            doc = docs.audio_doc(snap, session_id)
             if doc["status"] != "active":  # the first outcome stands; late counters add up
-                if tried and docs.plain_time(doc.get("ended_at")) in tried:
+                if docs.finished_by(doc, tried):
                     return docs.audio_record(session_id, doc)  # our own commit, retried by the SDK
                 with backend_errors():
                     await ref.update(docs.late_counts(counts))
                     snap = await ref.get()
-                return docs.audio_record(session_id, snap.to_dict())
+                return docs.audio_record(session_id, docs.audio_doc(snap, session_id))
             at = docs.now()
             tried.add(at)
             changes = docs.audio_finish_changes(

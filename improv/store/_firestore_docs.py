@@ -236,6 +236,21 @@ def audio_finish_changes(
     return changes
 
 
+def audio_doc(snap: Any, session_id: str) -> dict[str, Any]:
+    """The audio session a snapshot holds (to_dict() is None only for a missing document)."""
+    doc = snap.to_dict() if snap.exists else None
+    if doc is None:
+        raise StoreError(f"no audio session {session_id!r}")
+    return doc
+
+
+def finished_by(doc: dict[str, Any], tried: set[dt.datetime]) -> bool:
+    """Whether a finished audio session's outcome is one of our own attempts (identified by their
+    ended_at): the SDK retried a commit of ours that had landed."""
+    ended = plain_time(doc.get("ended_at"))
+    return ended is not None and ended in tried
+
+
 def late_counts(increments: dict[str, int]) -> dict[str, Any]:
     """Changes for counters that arrive after an audio session finished."""
     return {**{name: Increment(value) for name, value in increments.items()}, "updated_at": now()}

@@ -265,16 +265,14 @@ class FirestoreSessionStore(AsyncFirestoreMixin, SessionStore):
         for attempt in range(docs.MAX_ATTEMPTS):
             with backend_errors():
                 snap = ref.get()
-            if not snap.exists:
-                raise StoreError(f"no audio session {session_id!r}")
-            doc = snap.to_dict()
+            doc = docs.audio_doc(snap, session_id)
             if doc["status"] != "active":  # finished already: the first outcome stands,
-                if tried and docs.plain_time(doc.get("ended_at")) in tried:
+                if docs.finished_by(doc, tried):
                     return docs.audio_record(session_id, doc)  # ...and it was ours (a retried commit)
                 with backend_errors():  # but late counters still add up
                     ref.update(docs.late_counts(counts))
                     snap = ref.get()
-                return docs.audio_record(session_id, snap.to_dict())
+                return docs.audio_record(session_id, docs.audio_doc(snap, session_id))
             at = docs.now()
             tried.add(at)
             changes = docs.audio_finish_changes(
