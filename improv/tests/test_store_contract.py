@@ -211,11 +211,29 @@ def test_negative_limit_or_offset_is_a_store_error(store, uid):
         store.scenes_for_user(uid, offset=-1)
 
 
-def test_negative_turn_count_is_refused(store, uid):
+def test_negative_limit_of_any_list_is_a_store_error(store, uid):
+    for bad in (
+        lambda: store.scenes_stale(dt.datetime.now(dt.UTC), limit=-1),
+        lambda: store.audio_sessions_active(limit=-1),
+        lambda: store.audio_sessions_for_user(uid, limit=-1),
+    ):
+        with pytest.raises(StoreError):
+            bad()
+
+
+def test_negative_or_boolean_turn_count_is_refused(store, uid):
     scene = store.scene_create(user_id=uid)
-    with pytest.raises(StoreError):
-        store.scene_update(scene.id, turn_count=-1)
+    for bad in (-1, True):
+        with pytest.raises(StoreError):
+            store.scene_update(scene.id, turn_count=bad)
     assert store.scene_get(scene.id) == scene
+
+
+def test_new_scene_game_slug_must_be_a_string_and_state_a_dict(store, uid):
+    for bad in ({"game_slug": 7}, {"state": []}):
+        with pytest.raises(StoreError):
+            store.scene_create(user_id=uid, **bad)
+    assert store.scenes_for_user(uid) == []
 
 
 def test_turn_text_must_be_a_string(store, uid):
