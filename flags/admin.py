@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -22,7 +23,7 @@ from flags.services import RolloutError, audio_session_end, rollout_advance, rol
 
 
 def _run_action(
-    modeladmin: FlagAdmin,
+    modeladmin: admin.ModelAdmin[Flag],
     request: HttpRequest,
     queryset: Any,
     *,
@@ -49,7 +50,7 @@ def _run_action(
         "flags": list(queryset),
         "opts": modeladmin.model._meta,
         "action": request.POST.get("action", ""),
-        "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+        "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
     }
     return TemplateResponse(request, "admin/flags/rollout_action.html", context)
 
@@ -59,7 +60,7 @@ def _label(user: Any) -> str:
 
 
 @admin.action(description="Advance to the plan's next stage", permissions=["change"])
-def advance(modeladmin: FlagAdmin, request: HttpRequest, queryset: Any) -> HttpResponse | None:
+def advance(modeladmin: admin.ModelAdmin[Flag], request: HttpRequest, queryset: Any) -> HttpResponse | None:
     return _run_action(
         modeladmin,
         request,
@@ -77,7 +78,9 @@ def advance(modeladmin: FlagAdmin, request: HttpRequest, queryset: Any) -> HttpR
 
 
 @admin.action(description="Set the rollout percentage", permissions=["change"])
-def set_percent(modeladmin: FlagAdmin, request: HttpRequest, queryset: Any) -> HttpResponse | None:
+def set_percent(
+    modeladmin: admin.ModelAdmin[Flag], request: HttpRequest, queryset: Any
+) -> HttpResponse | None:
     return _run_action(
         modeladmin,
         request,
@@ -97,7 +100,7 @@ def set_percent(modeladmin: FlagAdmin, request: HttpRequest, queryset: Any) -> H
 @admin.action(
     description="Roll back (turn off for everyone, end live voice sessions)", permissions=["change"]
 )
-def rollback(modeladmin: FlagAdmin, request: HttpRequest, queryset: Any) -> HttpResponse | None:
+def rollback(modeladmin: admin.ModelAdmin[Flag], request: HttpRequest, queryset: Any) -> HttpResponse | None:
     return _run_action(
         modeladmin,
         request,
@@ -113,8 +116,9 @@ def rollback(modeladmin: FlagAdmin, request: HttpRequest, queryset: Any) -> Http
 @admin.register(Flag)
 class FlagAdmin(WaffleFlagAdmin):
     actions = [advance, set_percent, rollback]
-    list_display = ("name", "state", "stage", "next_step", "note", "modified")
-    list_filter = ()
+    # waffle's FlagAdmin leaves these unannotated, so mypy pins them to its own tuples' lengths.
+    list_display = ("name", "state", "stage", "next_step", "note", "modified")  # type: ignore[assignment]
+    list_filter = ()  # type: ignore[assignment]
     readonly_fields = ("everyone", "percent", "rollout_started_at", "rollout", "testing", "languages")
     change_list_template = "admin/flags/flag/change_list.html"
 

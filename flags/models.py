@@ -18,6 +18,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 from waffle.models import AbstractUserFlag
 
 BASIS_POINTS = 10_000
@@ -59,8 +60,9 @@ class Flag(AbstractUserFlag):
     )
 
     class Meta(AbstractUserFlag.Meta):
-        verbose_name = "Flag"
-        verbose_name_plural = "Flags"
+        # Lazy like waffle's own Meta (the stubs type these as lazy strings).
+        verbose_name = gettext_lazy("Flag")
+        verbose_name_plural = gettext_lazy("Flags")
 
     @property
     def basis_points(self) -> int:

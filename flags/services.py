@@ -182,6 +182,7 @@ def _change(
             name=flag_name, defaults={"superusers": False, "percent": Decimal(0)}
         )
         before_state, before = flag.state_label, flag.effective_percent
+        everyone: bool | None  # None = waffle's "Unknown": the percentage decides
         if target is None:
             everyone, percent = False, Decimal(0)
         else:
