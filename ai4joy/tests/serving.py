@@ -52,6 +52,20 @@ def run_django(code: str, env: dict[str, str], timeout: float = 60) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def log_events(log: str, name: str) -> list[dict]:
+    """The structured log events called `name` in a server's output (JSON lines among others)."""
+    found = []
+    for line in log.splitlines():
+        if line.startswith("{"):
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if record.get("event") == name:
+                found.append(record)
+    return found
+
+
 @dataclass
 class ServerProcess:
     process: subprocess.Popen
@@ -77,16 +91,7 @@ class ServerProcess:
         return self.log_path.read_text(errors="replace")
 
     def events(self, name: str) -> list[dict]:
-        found = []
-        for line in self.log().splitlines():
-            if line.startswith("{"):
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    continue
-                if record.get("event") == name:
-                    found.append(record)
-        return found
+        return log_events(self.log(), name)
 
     def wait_exit(self, within: float) -> int:
         """The exit code, if the process ends within `within` seconds of the first SIGTERM;

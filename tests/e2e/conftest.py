@@ -10,7 +10,6 @@ report header says why in capitals (CI installs them: apt-get install chromium e
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import shutil
 import signal
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from ai4joy.tests.serving import base_env, free_port, migrate_database, run_django
+from ai4joy.tests.serving import base_env, free_port, log_events, migrate_database, run_django
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("AI4JOY_CHROMIUM", "/usr/bin/chromium")
@@ -165,16 +164,7 @@ class Stack:
 
     def events(self, name: str) -> list[dict]:
         """The server's structured log events called `name` (JSON lines), across restarts."""
-        found = []
-        for line in self.log().splitlines():
-            if line.startswith("{"):
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    continue
-                if record.get("event") == name:
-                    found.append(record)
-        return found
+        return log_events(self.log(), name)
 
 
 _SEED_USERS = """
