@@ -93,6 +93,7 @@ class AudioConsumer(AsyncWebsocketConsumer):
                 return await self._too_big()
             if len(bytes_data) & 1:
                 return await self._bad(protocol.ProtocolError("PCM16 frames must have an even byte count"))
+            self._bad_messages = 0  # a good frame ends a run of bad ones (the limit is consecutive)
             relay.feed_audio(bytes_data)
             return
         if text_data is None:
