@@ -6,11 +6,11 @@ WebSockets are routed in asgi.py). all: both, for local use.
 
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 
 from ai4joy import health
 
-urlpatterns = []
+urlpatterns: list[URLPattern | URLResolver] = []
 
 if settings.SERVICE_ROLE in {"audio", "all"}:
     urlpatterns += [path("ws/health", health.audio_health, name="audio-health")]
