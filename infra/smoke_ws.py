@@ -14,11 +14,12 @@ import asyncio
 import sys
 
 import websockets
+from websockets.typing import Origin
 
 
 async def check(url: str, origin: str) -> tuple[bool, str]:
     try:
-        async with websockets.connect(url, origin=origin, open_timeout=10, close_timeout=5) as ws:
+        async with websockets.connect(url, origin=Origin(origin), open_timeout=10, close_timeout=5) as ws:
             try:
                 await asyncio.wait_for(ws.recv(), timeout=5)
                 await asyncio.wait_for(ws.wait_closed(), timeout=5)
