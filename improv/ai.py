@@ -12,7 +12,7 @@ import enum
 import logging
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 from google.genai import errors as genai_errors
 from google.genai import types
@@ -47,16 +47,29 @@ class RoomOnly(BaseModel):
     room: RoomVibe
 
 
+class CoachReviewReply(Protocol):
+    """What a CoachReview holds (its class is built per principle set by coach_schemas)."""
+
+    overall_feedback: str
+    strengths: list[Any]
+    growth: list[Any]
+    next_tip: str
+
+
 @lru_cache(maxsize=8)
 def _principle_enum(slugs: tuple[str, ...]) -> type[enum.Enum]:
     # An enum keeps the coach grounded: the model can only name principles we have.
-    return enum.Enum("PrincipleSlug", {s.replace("-", "_").upper(): s for s in slugs}, type=str)
+    # mypy types Enum(...) with non-literal members as a member, not the class it returns.
+    return cast(
+        "type[enum.Enum]",
+        enum.Enum("PrincipleSlug", {s.replace("-", "_").upper(): s for s in slugs}, type=str),
+    )
 
 
 @lru_cache(maxsize=8)
 def coach_schemas(
     slugs: tuple[str, ...],
-) -> tuple[type[BaseModel], type[BaseModel], type[BaseModel], type[BaseModel]]:
+) -> tuple[type[BaseModel], type[PartnerTurn], type[RoomOnly], type[BaseModel]]:
     """(CoachNote, PartnerTurnWithCoach, RoomWithCoach, CoachReview) for the current principles."""
     slug_enum = _principle_enum(slugs)
 

@@ -7,7 +7,7 @@ turn count, partner phase, room vibe and coach notes advance the same way in bot
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from django.utils import timezone
 
@@ -67,7 +67,7 @@ def partner_reply(scene: SceneRecord) -> TurnOutcome:
         turn_number=n,
         total_turns=lifecycle.scene_turns(),
     )
-    schema: type[ai.BaseModel] = ai.PartnerTurn
+    schema: type[ai.PartnerTurn] = ai.PartnerTurn
     if lifecycle.coach_note_due(n):
         system += "\n\n" + prompts.coach_note_request(principles, turn_number=n)
         schema = ai.coach_schemas(principle_slugs(principles))[1]
@@ -162,13 +162,16 @@ def review_write(scene: SceneRecord, turns: list[TurnRecord]) -> dict[str, Any]:
     principles = principles_all()
     names = {p.slug: p.name for p in principles}
     schema = ai.coach_schemas(principle_slugs(principles))[3]
-    review = ai.generate(
-        purpose="review",
-        system=prompts.review_system_instruction(
-            principles, game=game_by_slug(scene.game_slug), suggestion=scene.suggestion
+    review = cast(
+        "ai.CoachReviewReply",
+        ai.generate(
+            purpose="review",
+            system=prompts.review_system_instruction(
+                principles, game=game_by_slug(scene.game_slug), suggestion=scene.suggestion
+            ),
+            messages=[("user", prompts.transcript_text(turns))],
+            schema=schema,
         ),
-        messages=[("user", prompts.transcript_text(turns))],
-        schema=schema,
     )
 
     def notes(items: list[Any]) -> list[dict[str, str]]:

@@ -121,10 +121,10 @@ def _rules(prep: _Prepared, user_text: str, partner_text: str, interrupted: bool
 
 def _request(
     scene: SceneRecord, user_text: str, partner_text: str
-) -> tuple[str, list[tuple[str, str]], type]:
+) -> tuple[str, list[tuple[str, str]], type[ai.RoomOnly]]:
     n = scene.turn_count
     system = prompts.room_system_instruction(suggestion=scene.suggestion, phase=lifecycle.partner_phase(n))
-    schema: type = ai.RoomOnly
+    schema: type[ai.RoomOnly] = ai.RoomOnly
     if lifecycle.coach_note_due(n):
         principles = principles_all()
         system += "\n\n" + prompts.coach_note_request(principles, turn_number=n)
