@@ -7,6 +7,8 @@ import asyncio
 import datetime as dt
 import itertools
 import threading
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
@@ -29,7 +31,7 @@ _users = itertools.count(1)
 
 
 @pytest.fixture(params=["django", pytest.param("firestore", marks=pytest.mark.firestore)])
-def store(request, settings) -> SessionStore:
+def store(request, settings) -> Iterator[SessionStore]:
     if request.param == "firestore":
         yield request.getfixturevalue("firestore_store")
         return
@@ -230,7 +232,8 @@ def test_negative_or_boolean_turn_count_is_refused(store, uid):
 
 
 def test_new_scene_game_slug_must_be_a_string_and_state_a_dict(store, uid):
-    for bad in ({"game_slug": 7}, {"state": []}):
+    bad_inputs: list[dict[str, Any]] = [{"game_slug": 7}, {"state": []}]
+    for bad in bad_inputs:
         with pytest.raises(StoreError):
             store.scene_create(user_id=uid, **bad)
     assert store.scenes_for_user(uid) == []
