@@ -61,10 +61,17 @@ def scene_for_user(*, scene_id: str, user: Any) -> SceneRecord:
     return scene
 
 
+# Deeper than any history can go (55 years at the daily limit), and inside what every store accepts:
+# SQLite and Postgres overflow at 2**63, Firestore's offset is an int32.
+HISTORY_MAX_OFFSET = 1_000_000
+
+
 def scenes_history(*, user: Any, limit: int = 20, offset: int = 0) -> list[SceneRecord]:
     """Newest first; scenes that sat idle too long are expired on the way out (lazy expiry)."""
     from improv.services import scene_expire
 
+    if offset > HISTORY_MAX_OFFSET:
+        return []
     scenes = get_store().scenes_for_user(user.pk, limit=limit, offset=offset)
     return [scene_expire(scene=s) if scene_is_stale(s) else s for s in scenes]
 

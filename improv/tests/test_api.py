@@ -271,3 +271,11 @@ def test_history_expires_idle_scenes_lazily(api):
     get_store().scene_update(sid, last_activity_at=timezone.now() - dt.timedelta(minutes=61))
     assert api.get("/scenes").json()[0]["status"] == "expired"
     assert get_store().scene_get(sid).status == "expired"
+
+
+def test_history_past_any_depth_is_empty_not_a_database_overflow(api):
+    """Found by the schema fuzzer: an offset past 2**63 overflowed the database into a 500."""
+    api.post("/scenes", {})
+    deep = api.get("/scenes?limit=5&offset=303008037716851560991496585981485645824")
+    assert deep.status_code == 200 and deep.json() == []
+    assert api.client.get("/scenes/?page=" + "9" * 30).status_code == 200  # the history page, too
