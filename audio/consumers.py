@@ -176,7 +176,7 @@ class AudioConsumer(AsyncWebsocketConsumer):
             )  # spread the herd over other instances
 
     # --- BrowserPort for the relay -----------------------------------------------------------------
-    async def send_json(self, message: dict[str, Any]) -> None:
+    async def send_json(self, message: protocol.ServerMessage) -> None:
         await self.send(text_data=json.dumps(message))
 
     async def send_bytes(self, data: bytes) -> None:

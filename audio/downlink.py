@@ -10,6 +10,7 @@ LiveRelay and uses its state.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import random
@@ -42,16 +43,27 @@ class DownlinkMixin:
     _tally: SessionTally
     _totals: dict[str, int]
     _persist_q: asyncio.Queue[tuple[CompletedTurn, dict[str, int]] | None]
+    _control: collections.deque[tuple[str, str]]
+    _wake: asyncio.Event
 
-    async def _send_json(self, message: dict[str, Any]) -> None: ...
-    def _begin_stop(self, reason: str, notice: dict[str, Any] | None) -> asyncio.Future[None]: ...
+    async def _send_json(self, message: protocol.ServerMessage) -> None:
+        raise NotImplementedError  # LiveRelay's
+
+    def _begin_stop(self, reason: str, notice: protocol.ServerMessage | None) -> asyncio.Future[None]:
+        raise NotImplementedError  # LiveRelay's
 
     async def _downlink(self) -> None:
-        why = "start"
+        why, unanswered = "start", ""
         while True:
             session = await self._connect(why)
             if session is None:
                 return
+            if unanswered and not any(kind == "text" for kind, _ in self._control):
+                # The lost connection heard the user's turn but never answered it: ask again here
+                # (as text: the audio is gone), so the turn is answered and saved once, not lost.
+                self._control.appendleft(("text", unanswered))
+                self._wake.set()
+            unanswered = ""
             try:
                 await self._pump(session)
                 why = "go_away"
@@ -67,6 +79,8 @@ class DownlinkMixin:
                     self._tally.interrupted = True
                     await self._send_json({"type": "interrupted"})
                     await self._turn_complete()
+                else:
+                    unanswered = self._tally.user_text.strip() or self._tally.typed_text
             self._ready.clear()
             self._session = None
             self._session_changed.set()
@@ -132,10 +146,17 @@ class DownlinkMixin:
             async with contextlib.aclosing(session.receive()) as messages:
                 async for msg in messages:
                     await self._on_message(msg)
-                    if self._go_away and self._tally.first_audio_at is None and not self._tally.partner_text:
+                    if self._go_away and not self._turn_open():
                         return  # between turns: move to a new connection now
             if self._go_away:
                 return
+
+    def _turn_open(self) -> bool:
+        # A turn is open from the user's first heard or typed word until its turn_complete: the
+        # connection that heard it owes the reply, so a goAway waits for that.
+        tally = self._tally
+        heard = tally.user_text or tally.typed_text or tally.partner_text
+        return bool(heard) or tally.first_audio_at is not None
 
     async def _on_message(self, msg: Any) -> None:
         tally, now = self._tally, time.monotonic()

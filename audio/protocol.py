@@ -38,6 +38,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, Literal, TypedDict
@@ -133,7 +134,11 @@ class Audio:
 
 ClientMessage = Ping | Pong | Text | ActivityStart | ActivityEnd | End | Audio
 
-_SIMPLE = {"activity_start": ActivityStart(), "activity_end": ActivityEnd(), "end": End()}
+_SIMPLE: dict[str, ClientMessage] = {
+    "activity_start": ActivityStart(),
+    "activity_end": ActivityEnd(),
+    "end": End(),
+}
 
 
 def parse_client_message(raw: str) -> ClientMessage:
@@ -187,6 +192,10 @@ def _scalar(value: Any) -> Any:
 
 
 # --- server -> client ------------------------------------------------------------------------
+# Any server -> client JSON message: the TypedDicts below and the plain dicts built here.
+ServerMessage = Mapping[str, Any]
+
+
 class TranscriptMessage(TypedDict):
     type: Literal["transcript"]
     role: Literal["user", "partner"]

@@ -47,7 +47,7 @@ RESUMABLE_REASONS = frozenset({"server_restart", "network_error", "idle_timeout"
 
 
 class BrowserPort(Protocol):
-    async def send_json(self, message: dict[str, Any]) -> None: ...
+    async def send_json(self, message: protocol.ServerMessage) -> None: ...
     async def send_bytes(self, data: bytes) -> None: ...
     async def close(self, code: int, reason: str | None = None) -> None: ...
 
@@ -102,20 +102,20 @@ class LiveRelay(DownlinkMixin):
         return self._stopping is not None
 
     async def stop(
-        self, reason: str, *, notice: dict[str, Any] | None = None, browser_gone: bool = False
+        self, reason: str, *, notice: protocol.ServerMessage | None = None, browser_gone: bool = False
     ) -> None:
         """End the session once (the first reason wins); safe to call from any task."""
         if browser_gone:
             self._browser_open = False
         await asyncio.shield(self._begin_stop(reason, notice))
 
-    def _begin_stop(self, reason: str, notice: dict[str, Any] | None) -> asyncio.Future[None]:
+    def _begin_stop(self, reason: str, notice: protocol.ServerMessage | None) -> asyncio.Future[None]:
         # Shutdown runs as its own task: it cancels the relay's tasks, possibly the caller's.
         if self._stopping is None:
             self._stopping = asyncio.ensure_future(self._shutdown(reason, notice))
         return self._stopping
 
-    async def _shutdown(self, reason: str, notice: dict[str, Any] | None) -> None:
+    async def _shutdown(self, reason: str, notice: protocol.ServerMessage | None) -> None:
         if notice is not None:
             await self._send_json(notice)
         for task in self._tasks:
@@ -286,7 +286,7 @@ class LiveRelay(DownlinkMixin):
             deadline = min(next_ping, self._started + cap, warn_at if not warned else next_ping)
             await asyncio.sleep(max(0.0, deadline - time.monotonic()))
 
-    async def _send_json(self, message: dict[str, Any]) -> None:
+    async def _send_json(self, message: protocol.ServerMessage) -> None:
         if self._browser_open:
             with contextlib.suppress(Exception):  # the browser may vanish mid-send
                 await self._browser.send_json(message)
