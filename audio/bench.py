@@ -103,7 +103,7 @@ class ChunkClock:
         original = live.LiveSession._send
         clock = self
 
-        async def stamped(session: Any, message: dict[str, Any]) -> None:
+        async def stamped(session: live.LiveSession, message: dict[str, Any]) -> None:
             await original(session, message)
             parts = message.get("serverContent", {}).get("modelTurn", {}).get("parts", [])
             if parts and "inlineData" in parts[0] and session._setup is not None:
@@ -114,7 +114,8 @@ class ChunkClock:
                     clock._count[i] = k + 1
                     clock.sent[(i, k)] = time.monotonic()
 
-        live.LiveSession._send = stamped  # type: ignore[method-assign]
+        # mypy binds self twice when a method is patched on the class (def _send(self, self: ...)).
+        live.LiveSession._send = stamped  # type: ignore[method-assign, assignment]
 
 
 async def _session(
