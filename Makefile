@@ -36,6 +36,9 @@ test: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 
+typecheck: setup
+	$(VENV)/bin/mypy .
+
 bench: setup
 	$(PY) -m audio.bench
 
