@@ -1,0 +1,124 @@
+"""One voice scene held across three upstream goAways and one upstream 1011 close.
+
+Faults are armed one connection ahead: once Live connection k is up, connection k+1's fault is
+armed (a fault applies to the next connection opened). Connections 1-3 live LIFETIME_S each
+(goAway at half of it, then the emulator's 1011 "Deadline expired"); connection 4 closes 1011
+at the end of the next user turn, instead of replying. Through all of it the browser socket stays
+open, every turn's lines are saved once and in order, and 24 kHz audio keeps coming.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from audio.protocol import CloseCode
+from audio.tests.conftest import Received, is_type, receive_until, speak_turn
+from improv.store import get_store
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("voice_settings")]
+
+LIFETIME_S = 6  # long enough for a turn to finish before the close that follows the goAway
+
+
+async def _stats(faults) -> dict:
+    return await asyncio.to_thread(faults.stats)
+
+
+async def _arm(faults, fault: dict) -> None:
+    await asyncio.to_thread(faults.arm, fault)
+
+
+async def _until_connections(faults, n: int, *, timeout: float = 15) -> None:  # noqa: ASYNC109
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while (await _stats(faults))["live_connections"] < n:
+        assert loop.time() < deadline, f"upstream connection {n} never opened"
+        await asyncio.sleep(0.05)
+
+
+async def _turn(comm, *, text: str = "", speech: bytes = b"") -> Received:
+    if text:
+        await comm.send_to(text_data=json.dumps({"type": "text", "text": text}))
+    else:
+        await speak_turn(comm, speech)
+    got = await receive_until(comm, is_type("usage"), timeout=40)  # usage follows turn_complete
+    assert got.close_code is None, got.messages
+    assert got.of("turn_complete")
+    assert len(got.audio) >= 24000 * 2 // 5 and len(got.audio) % 2 == 0  # >= 0.2 s of 24 kHz PCM16
+    return got
+
+
+def _finals(got: Received) -> list[tuple[str, str]]:
+    finals = {m["role"]: m["text"] for m in got.of("transcript") if m["final"]}
+    assert set(finals) == {"user", "partner"}, got.messages
+    return [("user", finals["user"]), ("partner", finals["partner"])]
+
+
+async def test_scene_survives_three_go_aways_and_a_1011(open_voice, scene, voice_cookie, faults, speech_16k):
+    base = (await _stats(faults))["live_connections"]
+    await _arm(faults, {"type": "live_lifetime", "seconds": LIFETIME_S})
+    comm = await open_voice(scene.id, voice_cookie)
+    ready = await receive_until(comm, is_type("ready"), timeout=10)
+    assert ready.of("ready")[0]["out_rate"] == 24000
+    await _until_connections(faults, base + 1)
+
+    expected: list[tuple[str, str]] = []
+    turns = [
+        {"text": "The submarine captain has lost the map"},
+        {"speech": speech_16k},
+        {"text": "A whale offers to guide the submarine home"},
+    ]
+    for k, turn in enumerate(turns, start=1):
+        # Connection k+1 gets the next fault; connection k's goAway is still ahead.
+        next_fault = (
+            {"type": "live_lifetime", "seconds": LIFETIME_S}
+            if k < 3
+            else {"type": "live_close", "code": 1011, "when": "turn"}
+        )
+        await _arm(faults, next_fault)
+        got = await _turn(comm, **turn)
+        expected += _finals(got)
+        await _until_connections(faults, base + k + 1)  # goAway k: the relay moved upstream
+
+    # Connection 4 closes 1011 right after hearing the user's turn; the relay resumes on a
+    # fifth connection and the turn is still answered, once.
+    got = await _turn(comm, text="Suddenly the whale starts to sing")
+    expected += _finals(got)
+    await _until_connections(faults, base + 5)
+    got = await _turn(comm, speech=speech_16k)  # and the scene carries on as usual
+    expected += _finals(got)
+
+    stats = await _stats(faults)
+    assert stats["live_connections"] == base + 5
+    await comm.send_to(text_data=json.dumps({"type": "end"}))
+    end = await receive_until(comm, lambda m: False, timeout=10)
+    assert end.close_code == CloseCode.NORMAL  # the first close the browser saw
+
+    saved = [(t.speaker, t.text) for t in await get_store().aturns_list(scene.id) if t.mode == "voice"]
+    assert saved == expected
+    assert [s for s, _ in saved] == ["user", "partner"] * 5
+    record = (await asyncio.to_thread(get_store().audio_sessions_for_scene, scene.id))[0]
+    assert (record.status, record.close_reason, record.turns) == ("ended", "client_close", 5)
+
+
+async def test_go_away_while_a_typed_turn_waits_for_its_reply(open_voice, scene, voice_cookie, faults):
+    # The reply is slow (3.5 s) and the goAway comes first (at 3 s): the relay must not leave the
+    # connection that owes the reply, or the turn is never answered.
+    base = (await _stats(faults))["live_connections"]
+    await _arm(faults, {"type": "live_lifetime", "seconds": LIFETIME_S})
+    await _arm(faults, {"type": "latency", "scope": "live", "ms": 3500})
+    comm = await open_voice(scene.id, voice_cookie)
+    await receive_until(comm, is_type("ready"), timeout=10)
+    got = await _turn(comm, text="The lighthouse has run out of light bulbs")
+    expected = _finals(got)
+    await _until_connections(faults, base + 2)
+    got = await _turn(comm, text="So we borrow the moon")
+    expected += _finals(got)
+
+    await comm.send_to(text_data=json.dumps({"type": "end"}))
+    assert (await receive_until(comm, lambda m: False, timeout=10)).close_code == CloseCode.NORMAL
+    saved = [(t.speaker, t.text) for t in await get_store().aturns_list(scene.id) if t.mode == "voice"]
+    assert saved == expected
