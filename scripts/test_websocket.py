@@ -31,6 +31,7 @@ import urllib.parse
 import urllib.request
 
 import websockets
+from websockets.typing import Origin
 
 AUDIO_CHUNK = base64.b64encode(b"\x00\x00" * 1600).decode()  # 100 ms of 16 kHz PCM16 silence
 
@@ -46,7 +47,7 @@ class Session:
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
 
     def cookie(self, name: str) -> str:
-        return next((c.value for c in self.jar if c.name == name), "")
+        return next((c.value or "" for c in self.jar if c.name == name), "")
 
     def request(self, path: str, data: bytes | None = None, headers: dict[str, str] | None = None) -> bytes:
         url = self.base_url + path
@@ -73,7 +74,7 @@ class Session:
 
 async def test_audio_websocket(uri: str, origin: str, cookie: str, ping_wait: float) -> None:
     headers = {"Cookie": cookie}
-    async with websockets.connect(uri, origin=origin, additional_headers=headers) as websocket:
+    async with websockets.connect(uri, origin=Origin(origin), additional_headers=headers) as websocket:
         # Send test audio data
         await websocket.send(json.dumps({
             "type": "audio",
@@ -82,7 +83,7 @@ async def test_audio_websocket(uri: str, origin: str, cookie: str, ping_wait: fl
 
         # Receive response
         response = await websocket.recv()
-        print(f"Received: {response}")
+        print(f"Received: {response!r}")
 
         # Test keepalive
         await asyncio.sleep(ping_wait)  # Wait for ping

@@ -30,7 +30,7 @@ def _b64(data: bytes) -> str:
 
 
 # (frame, expected error code); a frame is bytes (binary) or str (text).
-REFUSED = {
+REFUSED: dict[str, tuple[bytes | str, str]] = {
     "odd 3-byte frame": (b"\x01\x02\x03", "bad_message"),
     "odd 641-byte frame": (b"\x00" * 641, "bad_message"),
     "random garbage": (GARBAGE, "bad_message"),
