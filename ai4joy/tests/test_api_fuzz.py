@@ -2,9 +2,9 @@
 
 The requests go through the real WSGI stack (middleware, session-cookie auth, CSRF) as a signed-in
 player, so the fuzzer reaches the handlers rather than stopping at 401/403. Scene ids and game
-slugs are drawn from the player's real scenes (in every lifecycle state) and the real games as
-well as from the generator, and Gemini is the local emulator, so lines, suggestions and reviews
-really run.
+slugs are drawn from the player's real scenes (in every lifecycle state, including a line and a
+review left waiting by a Gemini outage) and the real games as well as from the generator, and
+Gemini is the local emulator, so lines, retries, suggestions and reviews really run.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class Player:
 
 
 # The state each operation acts on; everything else wants an active scene.
-OPERATION_STATE = {"/game": "game_selection", "/suggestion": "suggestion"}
+OPERATION_STATE = {"/game": "game_selection", "/suggestion": "suggestion", "/retry": "pending"}
 
 
 @pytest.fixture
@@ -57,10 +57,20 @@ def player(make_user, gemini, settings) -> Player:
     api = Api(client)
     closed = play_to_active(api)["id"]
     assert api.post(f"/scenes/{closed}/end").status_code == 200
+    pending, coaching = play_to_active(api)["id"], play_to_active(api)["id"]
+    assert (
+        api.post(f"/scenes/{coaching}/turns", {"text": "Captain, the map is upside down!"}).status_code == 200
+    )
+    gemini.arm({"type": "http_status", "status": 503, "count": 20})  # Gemini down: the line waits,
+    assert api.post(f"/scenes/{pending}/turns", {"text": "Who ate the moon?"}).status_code == 503
+    assert api.post(f"/scenes/{coaching}/end").status_code == 503  # the review waits
+    gemini.clear()
     scenes = {
         "game_selection": api.post("/scenes", {}).json()["id"],
         "suggestion": api.post("/scenes", {"game": "one-word-story"}).json()["id"],
         "active": play_to_active(api)["id"],
+        "pending": pending,
+        "coaching": coaching,
         "closed": closed,
     }
 
