@@ -103,4 +103,5 @@ def test_flag_cache_entries_expire_within_seconds():
     from waffle.utils import get_cache
 
     assert get_cache() is caches["flags"]
-    assert 0 < caches["flags"].default_timeout <= 10
+    timeout = caches["flags"].default_timeout
+    assert timeout is not None and 0 < timeout <= 10

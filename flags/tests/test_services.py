@@ -59,7 +59,9 @@ def test_setting_a_later_stage_directly_anchors_day_one_back(audio_v2):
     rollout_set(percent=10, actor_label="ops", now=DAY1)
     flag = Flag.objects.get(name=AUDIO_V2)
     assert flag.rollout_started_at == DAY1 - dt.timedelta(days=2)  # 10% is day 3
-    assert stage_due(flag.rollout_started_at, rollout_status().next) == DAY1 + dt.timedelta(days=4)
+    next_stage = rollout_status().next
+    assert next_stage is not None
+    assert stage_due(flag.rollout_started_at, next_stage) == DAY1 + dt.timedelta(days=4)
 
 
 @pytest.mark.parametrize(
@@ -103,6 +105,7 @@ def test_rollback_is_one_step_idempotent_and_audited(audio_v2):
     result = rollout_rollback(reason="error spike", actor_label="cli:alice")
     flag = Flag.objects.get(name=AUDIO_V2)
     assert (flag.everyone, flag.effective_percent, flag.rollout_started_at) == (False, 0, None)
+    assert result.change is not None
     assert result.change.reason == "error spike" and result.change.action == "rollback"
     again = rollout_rollback(reason="again", actor_label="cli:alice")
     assert not again.changed and "already off" in again.describe()
