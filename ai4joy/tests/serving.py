@@ -16,9 +16,11 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Origin
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Variables of the test process that must not leak into a server started for a test.
@@ -43,7 +45,7 @@ def migrate_database(env: dict[str, str], timeout: float = 180) -> None:
                    env=env, check=True, timeout=timeout, capture_output=True)
 
 
-def run_django(code: str, env: dict[str, str], timeout: float = 60) -> dict:
+def run_django(code: str, env: dict[str, str], timeout: float = 60) -> Any:
     """Run `code` in `manage.py shell` against the server's database; it prints one JSON line."""
     done = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=REPO_ROOT, env=env,
                           timeout=timeout, capture_output=True, text=True)
@@ -79,8 +81,8 @@ class ServerProcess:
         return f"ws://127.0.0.1:{self.port}"
 
     @property
-    def origin(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def origin(self) -> Origin:
+        return Origin(f"http://127.0.0.1:{self.port}")
 
     def sigterm(self) -> None:
         if self.sigterm_at is None:

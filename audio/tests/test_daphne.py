@@ -134,5 +134,6 @@ async def test_rejection_code_and_reason_reach_a_real_client(daphne_url, scene):
         assert error == {"type": "error", "code": "unauthenticated", "message": error["message"]}
         with pytest.raises(ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), 10)
+    assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == CloseCode.UNAUTHENTICATED
     assert settings.ALLOWED_HOSTS  # the Origin above passed the same check production uses

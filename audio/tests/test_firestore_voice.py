@@ -53,6 +53,7 @@ async def test_voice_turn_round_trip_on_firestore(
 
     raw = firestore.AsyncClient(project=firestore_store.project, database=firestore_store.database)
     doc = (await raw.collection("audio_sessions").document(record.id).get()).to_dict()
+    assert doc is not None
     assert doc["session_id"] == fs_scene.id and doc["status"] == "ended"
     # Nothing went to the Django database.
     assert await AudioSession.objects.acount() == 0 and await Scene.objects.acount() == 0

@@ -9,7 +9,7 @@ from google.genai import errors
 
 from audio import protocol
 from audio.live import FATAL, QUOTA, RESUME, RETRY, classify
-from audio.protocol import ProtocolError, parse_client_message
+from audio.protocol import Audio, ProtocolError, parse_client_message
 
 
 @pytest.mark.parametrize(
@@ -30,9 +30,9 @@ def test_valid_messages_parse_to_types(raw, expected):
 
 def test_guide_audio_message_takes_standard_and_url_safe_base64():
     pcm = bytes(range(256)) * 4
-    assert parse_client_message(f'{{"type":"audio","data":"{base64.b64encode(pcm).decode()}"}}').pcm == pcm
+    assert parse_client_message(f'{{"type":"audio","data":"{base64.b64encode(pcm).decode()}"}}') == Audio(pcm)
     url_safe = base64.urlsafe_b64encode(pcm).decode().rstrip("=")
-    assert parse_client_message(f'{{"type":"audio","data":"{url_safe}"}}').pcm == pcm
+    assert parse_client_message(f'{{"type":"audio","data":"{url_safe}"}}') == Audio(pcm)
 
 
 @pytest.mark.parametrize(
