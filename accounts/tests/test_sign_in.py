@@ -2,14 +2,16 @@
 
 import json
 import time
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import jwt
 import pytest
 import requests
+from allauth.socialaccount.models import SocialAccount
 from django.contrib.auth import get_user_model
 
-GOOGLE = {
+GOOGLE: dict[str, Any] = {
     "google": {
         "APPS": [{"client_id": "client-123.apps.googleusercontent.com", "secret": "s3cret", "key": ""}],
         "SCOPE": ["profile", "email"],
@@ -151,7 +153,7 @@ def test_google_sign_in_with_pkce_creates_the_user(client, db, google, monkeypat
     token_call = fake.requests[0]
     assert token_call[2]["data"]["code_verifier"], "PKCE verifier must be sent to the token endpoint"
     user = get_user_model().objects.get(email="grace@example.com")
-    assert user.socialaccount_set.get().provider == "google"
+    assert SocialAccount.objects.get(user=user).provider == "google"
     assert "Google" in client.get("/profile/").content.decode()
 
 

@@ -34,7 +34,7 @@ def test_voice_turns_advance_phase_room_and_coach_like_text(api, user, settings,
     assert [o.turn_number for o in outcomes] == list(range(1, 16))
     assert [o.phase for o in outcomes[:4]] == ["supportive"] * 4
     assert outcomes[4].phase == "fallible" and outcomes[4].phase_changed
-    assert all(1 <= o.room["energy"] <= 10 and o.room["mood"] for o in outcomes)
+    assert all(o.room is not None and 1 <= o.room["energy"] <= 10 and o.room["mood"] for o in outcomes)
     assert [o.turn_number for o in outcomes if o.coach] == [5, 10]
     assert outcomes[4].coach_notes[0]["principle"] == "justification"  # lead through the stumbles
     assert outcomes[-1].scene_complete and outcomes[-1].status == "scene_complete"
@@ -64,6 +64,7 @@ def test_turns_already_saved_by_the_relay_are_not_saved_twice(api, user, gemini)
 def test_partner_only_turn_counts_nothing(api, gemini):
     sid = play_to_active(api)["id"]
     outcome = services.voice_turn_record(scene_id=sid, user_text="  ", partner_text="Shall we begin?")
+    assert outcome.partner is not None
     assert outcome.turn_number == 0 and outcome.partner.text == "Shall we begin?"
 
 
@@ -83,9 +84,10 @@ async def test_async_voice_turn_asks_the_model_once_and_falls_back_to_rules(api,
         scene_id=sid, user_text="The moon is made of bread!", partner_text="Yes, and I brought butter."
     )
     assert gemini.stats()["http_requests"] - before == 1  # one call for the whole turn
-    assert outcome.turn_number == 1 and outcome.room["mood"]
+    assert outcome.turn_number == 1 and outcome.room is not None and outcome.room["mood"]
     gemini.arm({"type": "http_status", "status": 503, "count": 10})
     outcome = await services.avoice_turn_record(scene_id=sid, user_text="Then we sail!", partner_text="Aye!")
+    assert outcome.room is not None
     assert outcome.turn_number == 2 and 1 <= outcome.room["energy"] <= 10  # rules stood in
     turns = await get_store().aturns_list(sid)
     assert turns[-1].meta["room_source"] == "rules"

@@ -43,6 +43,7 @@ def main() -> int:
         with tempfile.TemporaryFile() as captured:
             sys.stderr.flush()
             os.dup2(captured.fileno(), 2)
+            code: int | str | None
             try:
                 cli.Execute(args)
                 code = 0
