@@ -14,7 +14,10 @@ from ai4joy.test_runner import ROOT, LabelError, PytestTestRunner, pytest_target
     ("label", "target"),
     [
         ("improv.tests.test_api", "improv/tests/test_api.py"),
-        ("improv.tests.test_rules.test_guard_refuses_injection", "improv/tests/test_rules.py::test_guard_refuses_injection"),
+        (
+            "improv.tests.test_rules.test_guard_refuses_injection",
+            "improv/tests/test_rules.py::test_guard_refuses_injection",
+        ),
         ("audio", "audio"),
         ("audio.tests", "audio/tests"),
         ("improv/tests/test_api.py", "improv/tests/test_api.py"),
