@@ -11,7 +11,7 @@ pytestmark = pytest.mark.e2e
 LOOPBACK = {"127.0.0.1", "localhost", "[::1]", "::1"}
 
 
-def test_the_api_docs_page_lists_operations_with_the_network_closed_except_loopback(voice_stack, browser, shot):
+def test_the_api_docs_page_lists_operations_with_only_loopback_reachable(voice_stack, browser, shot):
     context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=voice_stack.url)
     refused: list[str] = []
 
