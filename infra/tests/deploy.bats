@@ -249,6 +249,12 @@ setup() {
   [ "${a}" -lt "${b}" ] && [ "${b}" -lt "${c}" ] && [ "${c}" -lt "${d}" ] && [ "${d}" -lt "${e}" ] && [ "${e}" -lt "${f}" ]
 }
 
+@test "every gcloud output was read whole (no reader closed a pipe early)" {
+  run grep -h '^# EPIPE' "${FIRST}" "${SECOND}"
+  echo "${output}"
+  [ -z "${output}" ]
+}
+
 @test "second run creates nothing new (reads only)" {
   [ -s "${SECOND}" ]
   run grep -vE '^gcloud [a-z -]*(describe|list|get-iam-policy) |^gcloud auth print-access-token|^curl GET ' "${SECOND}"

@@ -24,6 +24,22 @@ setup() {
   done
 }
 
+@test "no pipeline ends in a reader that stops early (it would fail under pipefail)" {
+  cd "${INFRA}"
+  # head, grep -q/-m, sed NNq and awk '... exit' close the pipe before the writer is done;
+  # the writer then dies of SIGPIPE (or EPIPE) and pipefail fails the whole command.
+  run grep -nE '[^|]\|[[:space:]]*(head([[:space:]]|$)|grep[[:space:]]+-[[:alnum:]]*[qm]|sed[[:space:]]+-n?[[:space:]]*.?[0-9]+q|awk[[:space:]].*[{;[:space:]]exit([[:space:]]|;|}))' \
+    deploy.sh ops.sh lib.sh phases/*.sh
+  echo "${output}"
+  [ "${status}" -eq 1 ]
+  # the guard itself catches the pattern that made ops.bats flaky
+  printf '%s\n' "x=\"\$(gcloud run revisions list | awk '\$2 != img {print \$1; exit}')\"" \
+    "printf '%s\\n' \"\${a[@]}\" | grep -qxF b" >"${BATS_TEST_TMPDIR}/bad.sh"
+  run grep -cE '[^|]\|[[:space:]]*(head([[:space:]]|$)|grep[[:space:]]+-[[:alnum:]]*[qm]|sed[[:space:]]+-n?[[:space:]]*.?[0-9]+q|awk[[:space:]].*[{;[:space:]]exit([[:space:]]|;|}))' \
+    "${BATS_TEST_TMPDIR}/bad.sh"
+  [ "${output}" = 2 ]
+}
+
 @test "monitoring templates render to valid JSON with the guide's thresholds" {
   run python3 - "${INFRA}/monitoring" <<'PY'
 import glob, json, re, sys
