@@ -103,6 +103,18 @@ PY
   grep -qx '.git' "${REPO}/.dockerignore"
 }
 
+@test "the probes the deploy declares are the ones infra/README.md and the Dockerfile describe" {
+  run "${INFRA}/deploy.sh" production --dry-run services
+  [ "${status}" -eq 0 ]
+  probes="$(grep -oE -- '--(startup|liveness)-probe=[^ ]+' <<<"${output}" | cut -d= -f2- | tr -d '\\')"
+  [ "$(wc -l <<<"${probes}")" -eq 4 ]
+  while IFS= read -r p; do
+    grep -qF -- "\`${p}\`" "${INFRA}/README.md" || { echo "README does not list ${p}"; return 1; }
+  done <<<"${probes}"
+  grep -q 'Cloud Run ignores HEALTHCHECK: there the services declare' "${REPO}/Dockerfile"
+  grep -q 'their own HTTP startup and liveness probes on the same paths' "${REPO}/Dockerfile"
+}
+
 @test "env files carry the guide's tfvars values" {
   p="${INFRA}/env/production.env"
   for kv in REGION=us-central1 ENVIRONMENT=production DOMAIN_NAME=app.example.com AUDIO_MIN_INSTANCES=2 \
