@@ -35,7 +35,7 @@ def test_plain_text_has_every_line_with_its_speaker_and_no_coach_notes(scene):
     assert "Audience: A lighthouse!" in text
     assert "You: # Then we read it aloud\n    - to the gulls" in text  # the continuation stays theirs
     assert "Nice heightening" not in text
-    body = text.split("\n\n", 1)[1].splitlines()
+    body = text.split("\n\n", 1)[1].split("\nThe shape of the scene")[0].splitlines()
     assert [line.split(":", 1)[0] for line in body if not line.startswith("    ")] == [
         "MC",
         "Audience",
@@ -87,3 +87,64 @@ def test_the_review_page_offers_copy_and_both_downloads(client: Client, user, sc
     assert f'href="/scenes/{scene.id}/transcript.md" download' in page
     assert "data-copy-transcript hidden" in page  # revealed by review.js where the Clipboard API is
     assert 'id="transcript-text"' in page
+
+
+# A voice scene as the relay saves it (epoch seconds): the player talks for 4 s, the partner
+# answers 0.5 s later for 6 s; the player's second line, 3 s, cuts the partner's second line off.
+T0 = 1_800_000_000.0
+TIMED = [
+    ("user", "Captain, the kettle is singing sea shanties.", {"started_at": T0, "ended_at": T0 + 4}),
+    (
+        "partner",
+        "Then we sail at teatime!",
+        {"started_at": T0 + 4.5, "ended_at": T0 + 10.5, "latency_ms": 500},
+    ),
+    ("user", "Hold on, it wants a solo.", {"started_at": T0 + 12, "ended_at": T0 + 15}),
+    (
+        "partner",
+        "A solo? The gulls will",
+        {"started_at": T0 + 15.7, "ended_at": T0 + 17.7, "latency_ms": 700, "interrupted": True},
+    ),
+]
+
+
+@pytest.fixture
+def timed_scene(user, content):
+    store = get_store()
+    record = store.scene_create(user_id=user.id, status="closed", game_slug="questions-only")
+    for speaker, text, meta in TIMED:
+        store.turn_append(record.id, speaker=speaker, text=text, mode="voice", meta=meta)
+    return store.scene_get(record.id)
+
+
+def test_both_downloads_carry_the_scenes_measured_shape(timed_scene):
+    view = selectors.scene_view(timed_scene)
+    # 7 s of the player against 8 s of the partner: 47% of the talk time.
+    assert view.timeline.facts.user_share == pytest.approx(7 / 15)
+    text = transcript_export.as_text(view)
+    assert "The shape of the scene" in text
+    assert "- Your talk time: 47% (7.0 s of 15.0 s)" in text
+    assert "- Your lines: 2; your partner's lines: 2" in text
+    assert "- You cut your partner off: 1 time (1 in the second half)" in text
+    assert "- Longest silence: 1.5 s" in text
+    assert "- Your partner's average response time: 600 ms" in text
+    rows = text.split("Lines (seconds from the first line):\n", 1)[1].splitlines()
+    assert rows == [
+        "     0.0 to 4.0    You",
+        "     4.5 to 10.5   Puck              500 ms",
+        "    12.0 to 15.0   You",
+        "    15.7 to 17.7   Puck     cut off  700 ms",
+    ]
+    assert "speaking pace" not in text  # every line here was measured
+
+    md = transcript_export.as_markdown(view)
+    assert "## The shape of the scene" in md
+    assert "- Your talk time: 47% (7.0 s of 15.0 s)" in md
+    assert "| Puck | 15.7 | 17.7 | cut off | 700 ms |" in md
+    assert "| You | 0.0 | 4.0 | no | — |" in md
+
+
+def test_typed_lines_are_timed_at_speaking_pace_and_say_so(scene):
+    text = transcript_export.as_text(selectors.scene_view(scene))
+    assert "The shape of the scene" in text
+    assert "Typed lines are timed at speaking pace" in text
