@@ -82,7 +82,9 @@ def _exchange(
     return _Exchange(
         user_text=_line(user_text),
         partner_text=_line(partner_text),
-        user_meta={**common, **(user_meta or {})},
+        # The relay's own meta for the user's line is all it gets (latency and interruption
+        # belong to the partner's); without one, the line gets the common meta.
+        user_meta={**(meta or {}), **user_meta} if user_meta is not None else common,
         partner_meta={**common, **(partner_meta or {})},
         interrupted=bool(interrupted),
     )
