@@ -132,13 +132,10 @@ CACHES["flags"] = {
                                             "LOCATION": "flags"}),
     "TIMEOUT": env.int("FLAG_CACHE_TIMEOUT", default=5),
 }
-# Rollout guard (`manage.py rollout guard`) and the admin's live-sessions page read the
-# session store through these callables, so flags imports no other app.
-ROLLOUT_GUARD_STATS = env.str("ROLLOUT_GUARD_STATS", default="improv.store.audio_stats_since")
+# Rollout guard (`manage.py rollout guard`): its numbers come from the audio app (AudioConfig.ready).
 ROLLOUT_GUARD_WINDOW_MINUTES = env.int("ROLLOUT_GUARD_WINDOW_MINUTES", default=10)
 ROLLOUT_GUARD_ERROR_RATE = env.float("ROLLOUT_GUARD_ERROR_RATE", default=0.10)
 ROLLOUT_GUARD_MIN_SESSIONS = env.int("ROLLOUT_GUARD_MIN_SESSIONS", default=20)
-ROLLOUT_LIVE_SESSIONS = env.str("ROLLOUT_LIVE_SESSIONS", default="improv.store.audio_sessions_active")
 
 # Where scenes, turns and audio-session records live: django (ORM) or firestore.
 SESSION_STORE = env.str("SESSION_STORE", default="django")
