@@ -1,0 +1,7 @@
+"""The voice relay benchmark (`make bench`): a test tool, never imported by production code.
+
+Processes, each its own: the Gemini emulator with stamped audio (stamped_emulator.py), the app
+under test (`python -m ai4joy.serve`) or the bare baseline relay (bare_relay.py), and several
+load generators (loadgen.py) playing browsers through audio/protocol.py. run.py drives the
+ladder, reads CPU and memory of the server processes from /proc, and writes the report.
+"""
