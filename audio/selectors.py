@@ -1,11 +1,14 @@
-"""Reads of the voice feature: may this user open voice on this scene, and can it resume?"""
+"""Reads of the voice feature: may this user open voice on this scene, and can it resume?
+
+Store reads cross through `channels.db.database_sync_to_async`, like every voice-path ORM call.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 
 from audio.protocol import CloseCode
 from flags.rollout import aaudio_v2_enabled
@@ -26,7 +29,7 @@ async def voice_scene_for(*, user: Any, scene_id: str) -> SceneRecord:
     if user is None or not user.is_authenticated:
         raise Rejection(CloseCode.UNAUTHENTICATED, "unauthenticated", "Sign in to use voice mode.")
     try:
-        scene = await get_store().ascene_get(scene_id)
+        scene = await database_sync_to_async(get_store().scene_get)(scene_id)
     except StoreError:
         raise Rejection(CloseCode.SCENE_UNAVAILABLE, "scene_not_found", "There is no such scene.") from None
     if scene.user_id != user.pk:
@@ -52,7 +55,7 @@ async def resume_handle_for(*, user_id: int, scene_id: str, token: str) -> str |
     if not token or len(token) > 100:
         return None
     try:
-        record = await sync_to_async(get_store().audio_session_get)(token)
+        record = await database_sync_to_async(get_store().audio_session_get)(token)
     except StoreError:
         return None
     if (

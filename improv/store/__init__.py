@@ -14,6 +14,9 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from improv.store.base import (
+    AUDIO_ACTIVE,
+    AUDIO_ENDED,
+    AUDIO_FAILED,
     AudioSessionRecord,
     AudioStats,
     SceneNotFound,
@@ -58,6 +61,9 @@ def reset_store_cache() -> None:
 
 
 __all__ = [
+    "AUDIO_ACTIVE",
+    "AUDIO_ENDED",
+    "AUDIO_FAILED",
     "AudioSessionRecord",
     "AudioStats",
     "SceneNotFound",
