@@ -105,7 +105,13 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": env.str("CHANNEL_PREFIX", default="ai4joy")},
+            "CONFIG": {
+                # redis-py 8 reads with a 5 s socket timeout by default, which cuts channels_redis's
+                # 5 s blocking BZPOPMIN short and kills every consumer idle for 5 s
+                # (django/channels_redis#422); read timeouts stay, longer than the pop.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+                "prefix": env.str("CHANNEL_PREFIX", default="ai4joy"),
+            },
         }
     }
     CACHES = {
