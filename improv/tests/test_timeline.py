@@ -84,7 +84,7 @@ def test_facts_for_the_coach_state_the_numbers():
     text = facts_for_coach(scene_timeline(voice_scene()).facts)
     assert text.splitlines()[0] == "SCENE FACTS (measured):"
     assert "- player talk-time share: 49%" in text
-    assert "- player cut the partner off: 1 times (0 in the second half)" in text
+    assert "- player cut the partner off: 1 time (0 in the second half)" in text
     assert "- partner's average response time: 650 ms" in text
 
 
@@ -110,4 +110,4 @@ def test_sparkline_from_the_saved_shape():
     svg = str(sparkline_svg(saved))
     assert len(re.findall(r"<rect", svg)) == 4 and "sp-cut" in svg
     assert "you spoke 49% of the time" in svg
-    assert str(sparkline_svg({})) == "" and str(sparkline_svg({"segments": [["x"]]})) == ""
+    assert str(sparkline_svg({})) == "" and str(sparkline_svg({"segments": [["x"], {"role": "user"}]})) == ""
