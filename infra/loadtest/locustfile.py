@@ -184,7 +184,9 @@ class VoiceSceneUser(HttpUser):
 
     def _talk(self, ws: websocket.WebSocket, state: _SceneState) -> int:
         """Real-time frames for SCENE_SECONDS: speak for SPEAK_SECONDS, then listen until the
-        partner has answered (or 10 s), and again. Returns the number of answered turns."""
+        partner's turn is complete (or 10 s), and again; like a person, it lets the partner
+        finish, so no audio of an earlier answer is taken for this one. Returns the number of
+        answered turns."""
         end_at = time.monotonic() + SCENE_SECONDS
         turns = 0
         next_frame = time.monotonic()
@@ -193,17 +195,19 @@ class VoiceSceneUser(HttpUser):
             speak_until = time.monotonic() + SPEAK_SECONDS
             while time.monotonic() < speak_until:
                 next_frame = self._frame(ws, state, TONE, next_frame)
-            state.turn_ended_at = time.monotonic()
             state.answered.clear()
+            state.complete.clear()
+            state.turn_ended_at = time.monotonic()
             ws.send(json.dumps({"type": "activity_end"}))
             listen_until = time.monotonic() + 10
-            while not state.answered.is_set() and time.monotonic() < min(listen_until, end_at):
+            while not state.complete.is_set() and time.monotonic() < min(listen_until, end_at):
                 next_frame = self._frame(ws, state, SILENCE, next_frame)
-            if state.answered.is_set():
+            if state.answered.is_set() and state.complete.is_set():
                 turns += 1
             elif time.monotonic() < end_at:
-                _report("voice: end of turn to partner audio", state.turn_ended_at,
-                        VoiceSceneError("no partner audio within 10 s"))
+                heard = state.complete.is_set()
+                problem = "turn complete without partner audio" if heard else "no answer in 10 s"
+                _report("voice: end of turn to partner audio", state.turn_ended_at, VoiceSceneError(problem))
         ws.send(json.dumps({"type": "end"}))
         return turns
 
@@ -222,7 +226,8 @@ class _SceneState:
     def __init__(self) -> None:
         from gevent.event import Event
 
-        self.answered = Event()
+        self.answered = Event()  # partner audio arrived after our activity_end
+        self.complete = Event()  # ... and the partner's turn is over (`turn_complete`)
         self.turn_ended_at = 0.0
         self.frames_sent = 0
         self.closed: str | None = None
@@ -241,6 +246,8 @@ def _read(ws: websocket.WebSocket, state: _SceneState) -> None:
                 message = json.loads(data)
                 if message.get("type") == "ping":
                     ws.send(json.dumps({"type": "pong", "t": message.get("t")}))
+                elif message.get("type") == "turn_complete" and state.turn_ended_at:
+                    state.complete.set()
                 elif message.get("type") == "error":
                     state.closed = f"error {message.get('code')}: {message.get('message')}"
             elif opcode == websocket.ABNF.OPCODE_CLOSE:
