@@ -22,6 +22,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from audio import protocol, selectors, services
 from audio.drain import process_group_name
 from audio.live import system_instruction_for
+from audio.metrics import parent_from_headers
 from audio.relay import LiveRelay
 from flags.rollout import ROLLOUT_GROUP, aaudio_v2_enabled, user_group
 
@@ -63,6 +64,7 @@ class AudioConsumer(AsyncWebsocketConsumer):
             system_instruction=instruction,
             resume_handle=handle,
             push_to_talk=_query(self.scope, "ptt") in ("1", "true"),
+            trace_parent=parent_from_headers(self.scope.get("headers")),  # telemetry
         )
         self.relay.start()
 

@@ -21,6 +21,7 @@ from django.conf import settings
 
 from audio import protocol
 from audio.live import FATAL, QUOTA, LiveConnection, classify
+from audio.metrics import VoiceObserver
 from audio.turns import CompletedTurn, SessionTally
 
 log = logging.getLogger("audio.relay")
@@ -45,6 +46,7 @@ class DownlinkMixin:
     _persist_q: asyncio.Queue[tuple[CompletedTurn, dict[str, int]] | None]
     _control: collections.deque[tuple[str, str]]
     _wake: asyncio.Event
+    _obs: VoiceObserver
 
     async def _send_json(self, message: protocol.ServerMessage) -> None:
         raise NotImplementedError  # LiveRelay's
@@ -70,6 +72,7 @@ class DownlinkMixin:
             except Exception as exc:
                 failure = classify(exc)
                 _log_gemini_error(failure.status, failure.kind)
+                self._obs.gemini_error(kind=failure.kind, status=failure.status)  # telemetry
                 if failure.kind in (QUOTA, FATAL):
                     return await self._fail(failure.kind)
                 why = f"closed_{failure.status}"
@@ -89,10 +92,14 @@ class DownlinkMixin:
     async def _connect(self, why: str) -> Any:
         for attempt, backoff in enumerate(RETRY_BACKOFF_S):
             try:
-                session = await self._conn.open(resume_handle=self._handle, open_timeout=CONNECT_TIMEOUT_S)
+                with self._obs.upstream_connect(resume=self._handle is not None):  # telemetry
+                    session = await self._conn.open(
+                        resume_handle=self._handle, open_timeout=CONNECT_TIMEOUT_S
+                    )
             except Exception as exc:
                 failure = classify(exc)
                 _log_gemini_error(failure.status, failure.kind)
+                self._obs.gemini_error(kind=failure.kind, status=failure.status)  # telemetry
                 if failure.kind == QUOTA:
                     return await self._fail(QUOTA)
                 if failure.kind == FATAL and not self._handle:
@@ -116,6 +123,8 @@ class DownlinkMixin:
                     )
                 )
             else:
+                self._tally.reconnects += 1
+                self._obs.reconnected(why=why)  # telemetry
                 log.info(
                     "upstream reconnected",
                     extra={
@@ -180,9 +189,12 @@ class DownlinkMixin:
             for part in sc.model_turn.parts:
                 blob = part.inline_data
                 if blob is not None and blob.data:
+                    first = tally.first_audio_at is None
                     tally.partner_audio(len(blob.data), now)
                     if self._browser_open:
                         await self._browser.send_bytes(blob.data)
+                    if first:  # telemetry: what the relay added to the turn's first audio
+                        tally.relay_ms = (time.monotonic() - now) * 1000
         if sc.output_transcription is not None and sc.output_transcription.text:
             tally.partner_text += sc.output_transcription.text
             await self._send_json(protocol.transcript("partner", tally.partner_text.strip(), final=False))
@@ -190,7 +202,9 @@ class DownlinkMixin:
             await self._turn_complete()
 
     async def _turn_complete(self) -> None:
+        usage = self._tally.split  # this turn's tokens, before take_counters() zeroes them
         turn = self._tally.complete_turn()
+        self._obs.turn(turn=turn, usage=usage, relay_ms=turn.relay_ms)  # telemetry
         if turn.user_text:
             await self._send_json(protocol.transcript("user", turn.user_text, final=True))
         if turn.partner_text:

@@ -28,6 +28,7 @@ from google.genai import types
 from audio import protocol, services
 from audio.downlink import DownlinkMixin
 from audio.live import LiveConnection
+from audio.metrics import VoiceObserver
 from audio.turns import CompletedTurn, SessionTally
 
 with warnings.catch_warnings():  # audioop.rms is the cheapest loudness check in 3.11's stdlib
@@ -63,6 +64,7 @@ class LiveRelay(DownlinkMixin):
         system_instruction: str,
         resume_handle: str | None = None,
         push_to_talk: bool = False,
+        trace_parent: Any = None,
     ) -> None:
         self.record_id = record_id
         self._browser = browser
@@ -88,14 +90,19 @@ class LiveRelay(DownlinkMixin):
         self._persist_task: asyncio.Task[None] | None = None
         self._stopping: asyncio.Future[None] | None = None
         self._started = time.monotonic()
+        # telemetry: the session's metrics and trace (audio/metrics.py); nothing per frame
+        self._obs = VoiceObserver(
+            record_id=record_id, scene_id=scene_id, resumed=self._resumed, parent=trace_parent
+        )
 
     # --- lifecycle -------------------------------------------------------------------------------
     def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self._guard(coro))
-            for coro in (self._downlink(), self._uplink(), self._keepalive())
-        ]
-        self._persist_task = asyncio.create_task(self._persist_loop())
+        with self._obs.activated():  # telemetry: the tasks (and their log lines) join the session trace
+            self._tasks = [
+                asyncio.create_task(self._guard(coro))
+                for coro in (self._downlink(), self._uplink(), self._keepalive())
+            ]
+            self._persist_task = asyncio.create_task(self._persist_loop())
 
     @property
     def stopping(self) -> bool:
@@ -129,17 +136,27 @@ class LiveRelay(DownlinkMixin):
             done, _ = await asyncio.wait({self._persist_task}, timeout=PERSIST_TIMEOUT_S)
             if not done:
                 self._persist_task.cancel()
-        await services.audio_session_close(
-            session_id=self.record_id,
-            user_id=self._user_id,
-            scene_id=self._scene_id,
+        final = self._tally.take_counters()
+        if self._tally.dropped_bytes:
+            final["dropped_bytes"] = self._tally.dropped_bytes  # whole session, written once
+        with self._obs.store_write("audio_session_close"):
+            await services.audio_session_close(
+                session_id=self.record_id,
+                user_id=self._user_id,
+                scene_id=self._scene_id,
+                reason=reason,
+                failed=reason in FAILED_REASONS,
+                resumable=reason in RESUMABLE_REASONS and bool(self._handle),
+                counters=final,
+                resume_handle=self._handle,
+                duration_s=time.monotonic() - self._started,
+                dropped_ms=self._tally.dropped_ms(),
+            )
+        self._obs.ended(  # telemetry
             reason=reason,
             failed=reason in FAILED_REASONS,
-            resumable=reason in RESUMABLE_REASONS and bool(self._handle),
-            counters=self._tally.take_counters(),
-            resume_handle=self._handle,
-            duration_s=time.monotonic() - self._started,
-            dropped_ms=self._tally.dropped_ms(),
+            bytes_in=self._totals.get("bytes_in", 0) + final.get("bytes_in", 0),
+            dropped_bytes=self._tally.dropped_bytes,
         )
         # Close upstream before the browser: it may resume the session at once elsewhere, and
         # Live refuses to resume a session whose old socket is still open.
@@ -239,12 +256,13 @@ class LiveRelay(DownlinkMixin):
         while (job := await self._persist_q.get()) is not None:
             turn, counters = job
             try:
-                messages = await services.voice_turn_save(
-                    scene_id=self._scene_id, user_id=self._user_id, turn=turn
-                )
-                await services.audio_session_flush(
-                    session_id=self.record_id, counters=counters, resume_handle=self._handle
-                )
+                with self._obs.store_write("voice_turn_save"):
+                    messages = await services.voice_turn_save(
+                        scene_id=self._scene_id, user_id=self._user_id, turn=turn
+                    )
+                    await services.audio_session_flush(
+                        session_id=self.record_id, counters=counters, resume_handle=self._handle
+                    )
             except Exception:
                 log.exception(
                     "voice turn not saved",

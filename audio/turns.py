@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from audio.cost import TokenUsage, cost_micro_usd, usage_from_metadata
 from audio.protocol import IN_RATE
 
 
@@ -22,6 +23,7 @@ class CompletedTurn:
     latency_ms: int | None
     started_at: float  # wall-clock seconds (time.time) when the user started
     ended_at: float
+    relay_ms: float | None = None  # time the relay added to the first audio chunk (metrics only)
 
     def meta(self, role: str) -> dict[str, Any]:
         meta: dict[str, Any] = {"started_at": round(self.started_at, 3), "ended_at": round(self.ended_at, 3)}
@@ -45,6 +47,8 @@ class SessionTally:
         self.tokens_total = 0
         self.turns = 0
         self.dropped_bytes = 0  # whole session: stale input audio dropped (usage message, end log)
+        self.split = TokenUsage()  # tokens by modality since the last flush (cost, metrics)
+        self.reconnects = 0
         self._reset_turn()
 
     def _reset_turn(self) -> None:
@@ -54,6 +58,7 @@ class SessionTally:
         self.interrupted = False
         self.speech_end_at: float | None = None  # monotonic: activity_end or last voiced batch
         self.first_audio_at: float | None = None
+        self.relay_ms: float | None = None  # what the relay added to the turn's first audio chunk
         self.turn_started_wall: float | None = None
 
     # --- the user's side ---------------------------------------------------------------------
@@ -79,6 +84,7 @@ class SessionTally:
         self.tokens_in += int(getattr(meta, "prompt_token_count", None) or 0)
         self.tokens_out += int(getattr(meta, "response_token_count", None) or 0)
         self.tokens_total += int(getattr(meta, "total_token_count", None) or 0)
+        self.split = self.split + usage_from_metadata(meta)
 
     def latency_ms(self) -> int | None:
         if self.speech_end_at is None or self.first_audio_at is None:
@@ -95,6 +101,7 @@ class SessionTally:
             latency_ms=self.latency_ms(),
             started_at=self.turn_started_wall or now,
             ended_at=now,
+            relay_ms=self.relay_ms,
         )
         if turn.user_text or turn.partner_text:
             self.turns += 1
@@ -111,9 +118,14 @@ class SessionTally:
             "tokens_in": self.tokens_in,
             "tokens_out": self.tokens_out,
             "tokens_total": self.tokens_total,
+            "tokens_in_audio": self.split.in_audio,
+            "tokens_out_audio": self.split.out_audio,
+            "cost_micro_usd": cost_micro_usd(self.split) if self.split else 0,
+            "reconnects": self.reconnects,
         }
-        self.bytes_in = self.bytes_out = self.turns = 0
+        self.bytes_in = self.bytes_out = self.turns = self.reconnects = 0
         self.tokens_in = self.tokens_out = self.tokens_total = 0
+        self.split = TokenUsage()
         return {k: v for k, v in out.items() if v}
 
     def dropped_ms(self) -> int:
