@@ -267,10 +267,14 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ai4joy.settings")
     from django.conf import settings
 
+    from ai4joy import telemetry
+
     cli = ServeCommandLineInterface()
     if not settings.DRAIN_TIMEOUT > 0:
         cli.parser.error(f"DRAIN_TIMEOUT must be a positive number of seconds, not {settings.DRAIN_TIMEOUT}")
+    telemetry.configure()
     cli.run(daphne_args(sys.argv[1:] if argv is None else argv, os.environ))
+    telemetry.shutdown()  # the last metrics interval and pending spans, before the fast exit
     # The reactor has stopped after the drain: everything worth keeping is saved. Tearing
     # down the interpreter (GC of the SDKs' many objects) was measured at 1.5-2.5 s, which
     # would push the exit past Cloud Run's 10 s; skip it.
