@@ -40,7 +40,7 @@ typecheck: setup
 	$(VENV)/bin/mypy .
 
 bench: setup
-	$(PY) -m audio.bench
+	$(PY) -m bench.relay_bench
 
 check-deploy: setup
 	AI4JOY_ENV=production DJANGO_SECRET_KEY=$$($(PY) -c "import secrets;print(secrets.token_urlsafe(50))") \

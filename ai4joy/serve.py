@@ -45,13 +45,16 @@ from daphne.server import Server
 from daphne.ws_protocol import WebSocketProtocol
 from twisted.internet import defer, reactor
 
+from audio.protocol import MAX_FRAME_BYTES
+
 log = logging.getLogger("ai4joy.serve")
 
 DEFAULT_APP = "ai4joy.asgi:application"
-# Incoming message/frame cap. The consumer enforces its own, lower limit with a clear 4013
-# close (audio/protocol.py MAX_FRAME_BYTES, 64 KiB, ~87 KiB as base64 JSON); this one only
-# has to sit above it so the app, not autobahn's bare 1009, gets to say why.
-MAX_MESSAGE_BYTES = 256 * 1024
+# Incoming message/frame cap, tied to the consumer's own limit (audio/protocol.py
+# MAX_FRAME_BYTES, 64 KiB; ~87 KiB as base64 JSON). Up to this size a frame reaches the
+# consumer, which refuses it with an `error` and 4013; past it autobahn refuses it itself
+# with a 1009 close frame (failByDrop off, below) and the consumer records `too_big`.
+MAX_MESSAGE_BYTES = MAX_FRAME_BYTES * 4
 # The app closes a voice socket at WEBSOCKET_TIMEOUT with a warning first; Daphne's own cap
 # (a bare 1000) must never fire before it.
 WEBSOCKET_TIMEOUT_MARGIN_S = 60
@@ -129,6 +132,9 @@ class DrainingServer(Server):
 
     def _use_closing_protocol(self) -> None:
         self.ws_factory.protocol = ClosingWebSocketProtocol
+        # autobahn's default answers a protocol violation (a frame over the size cap, say) by
+        # dropping TCP, which a browser sees as 1006 with no reason; send the close frame instead.
+        self.ws_factory.setProtocolOptions(failByDrop=False)
 
     def listen_success(self, port: Any) -> None:
         self._ports.append(port)

@@ -45,6 +45,9 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "channels",
+    # Only as an app does django-ninja serve Swagger UI from its own static files; without it the
+    # docs page pulls the UI from a CDN and stays blank offline.
+    "ninja",
     "waffle",
     "allauth",
     "allauth.account",

@@ -28,6 +28,9 @@ from flags.rollout import ROLLOUT_GROUP, aaudio_v2_enabled, user_group
 
 log = logging.getLogger(__name__)
 MAX_BAD_MESSAGES = 5  # consecutive malformed messages before 4000
+# Why the socket went, by the close code Daphne reports: the browser left (1000/1001), or the
+# WebSocket layer refused a frame over its size cap (1009, ai4joy/serve.py); anything else is the network.
+_DISCONNECT_REASONS = {1000: "client_close", 1001: "client_close", 1009: "too_big"}
 
 
 class AudioConsumer(AsyncWebsocketConsumer):
@@ -80,7 +83,7 @@ class AudioConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         if self.relay is not None:
-            reason = "client_close" if code in (1000, 1001) else "network_error"
+            reason = _DISCONNECT_REASONS.get(code, "network_error")
             await self.relay.stop(reason, browser_gone=True)
         for group in self._joined:
             await self.channel_layer.group_discard(group, self.channel_name)

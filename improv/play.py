@@ -15,6 +15,7 @@ from improv import ai, lifecycle, prompts
 from improv.models import Principle
 from improv.selectors import game_by_slug
 from improv.store import SceneRecord, TurnRecord, get_store
+from improv.timeline import Facts, facts_for_coach
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,8 @@ def turn_finish(
     )
 
 
-def review_write(scene: SceneRecord, turns: list[TurnRecord]) -> dict[str, Any]:
+def review_write(scene: SceneRecord, turns: list[TurnRecord], facts: Facts) -> dict[str, Any]:
+    """The coach's full review, grounded in the transcript and the scene's measured facts."""
     principles = principles_all()
     names = {p.slug: p.name for p in principles}
     schema = ai.coach_schemas(principle_slugs(principles))[3]
@@ -169,7 +171,7 @@ def review_write(scene: SceneRecord, turns: list[TurnRecord]) -> dict[str, Any]:
             system=prompts.review_system_instruction(
                 principles, game=game_by_slug(scene.game_slug), suggestion=scene.suggestion
             ),
-            messages=[("user", prompts.transcript_text(turns))],
+            messages=[("user", prompts.transcript_text(turns) + "\n\n" + facts_for_coach(facts))],
             schema=schema,
         ),
     )

@@ -13,6 +13,7 @@ from improv import lifecycle
 from improv.errors import SceneMissing
 from improv.models import AudienceArchetype, Game, Principle
 from improv.store import SceneNotFound, SceneRecord, TurnRecord, get_store
+from improv.timeline import Timeline, scene_timeline
 
 
 def games_list() -> list[Game]:
@@ -99,6 +100,7 @@ class SceneView:
     pending_reply: bool
     turns_total: int
     status_label: str
+    timeline: Timeline
     actions: set[str] = field(default_factory=set)
 
     @property
@@ -147,6 +149,7 @@ def scene_view(scene: SceneRecord) -> SceneView:
         pending_reply=pending,
         turns_total=lifecycle.scene_turns(),
         status_label=lifecycle.STATUS_LABELS.get(scene.status, scene.status),
+        timeline=scene_timeline(turns),
         actions=_actions(scene, pending),
     )
 

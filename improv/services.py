@@ -21,6 +21,7 @@ from improv.models import AudienceArchetype
 from improv.play import TurnOutcome, partner_reply, review_write
 from improv.selectors import game_by_slug, idle_cutoff, pending_reply, scene_for_user
 from improv.store import SceneRecord, get_store
+from improv.timeline import scene_timeline, shape
 
 log = logging.getLogger(__name__)
 
@@ -119,10 +120,14 @@ def scene_end(*, user: Any, scene_id: str) -> SceneRecord:
     if scene.status != lifecycle.COACHING:
         scene = store.scene_update(scene.id, status=lifecycle.COACHING)
     turns = store.turns_list(scene.id)
-    review = review_write(scene, turns) if any(t.speaker == "user" for t in turns) else None
+    timeline = scene_timeline(turns)
+    review = review_write(scene, turns, timeline.facts) if any(t.speaker == "user" for t in turns) else None
     log.info("scene closed", extra={"event": "scene_closed", "scene_id": scene.id, "turns": scene.turn_count})
     return store.scene_update(
-        scene.id, status=lifecycle.CLOSED, ended_at=timezone.now(), state={**scene.state, "review": review}
+        scene.id,
+        status=lifecycle.CLOSED,
+        ended_at=timezone.now(),
+        state={**scene.state, "review": review, "shape": shape(timeline)},
     )
 
 

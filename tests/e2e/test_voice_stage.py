@@ -49,6 +49,12 @@ def test_voice_scene_partner_speaks_plays_and_is_interrupted(voice_stack, browse
 
         start_voice(page)
         assert page.locator("[data-say-form]").is_hidden()  # one input path at a time
+        assert page.locator("[data-conn-label]").inner_text() == "Live"
+        assert page.get_by_role("button", name="Switch to typing").is_visible()
+        # A brand-new scene's first connection is no reconnect: nothing may claim otherwise.
+        captions = page.locator("[data-voice-panel] [data-transcript]")
+        assert "Reconnected" not in captions.inner_text()
+        assert snapshot(page)["reconnects"] == 0
         shot(page, "stage-voice-live")
 
         # The partner's words arrive as captions...
