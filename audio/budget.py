@@ -25,6 +25,11 @@ _lock = threading.Lock()
 _cache: dict[str, tuple[float, dt.datetime, float]] = {}  # "spend" -> (read at, day start, usd)
 
 
+def usd(amount: float) -> str:
+    """Dollars as people read them: cents for real amounts, four places for tiny ones."""
+    return f"${amount:,.2f}" if amount >= 1 or amount == 0 else f"${amount:.4f}"
+
+
 @dataclass(frozen=True)
 class BudgetState:
     budget_usd: float  # 0: the breaker is off
@@ -39,6 +44,14 @@ class BudgetState:
     @property
     def tripped(self) -> bool:
         return self.enabled and self.spent_usd >= self.budget_usd
+
+    @property
+    def spent_label(self) -> str:
+        return usd(self.spent_usd)
+
+    @property
+    def budget_label(self) -> str:
+        return usd(self.budget_usd)
 
 
 def day_bounds(now: dt.datetime | None = None) -> tuple[dt.datetime, dt.datetime]:

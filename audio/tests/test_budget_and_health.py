@@ -166,7 +166,7 @@ def test_the_voice_health_page_is_for_staff_and_says_why_voice_is_refused(client
     page = client.get(url)
     assert page.status_code == 200
     text = page.content.decode()
-    assert "Voice budget reached:" in text and "$0.01 of $0.01 spent today" in text
+    assert "Voice budget reached:" in text and "$0.0125 of $0.0100 spent today" in text
     assert "New voice sessions are refused" in text
     assert "640 / 640 / 640 ms" in text
     assert "$0.0125" in text
