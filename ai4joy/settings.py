@@ -8,6 +8,7 @@ everything (see README "Configuration"); `python manage.py check --deploy` is cl
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import environ
 
@@ -175,7 +176,7 @@ DRAIN_TIMEOUT = env.float("DRAIN_TIMEOUT", default=8.0)
 # --- Voice cost and the daily budget breaker (audio/cost.py, audio/budget.py) --------------
 # Vertex AI Live API list prices for gemini-live-2.5-flash-native-audio, USD per 1M tokens
 # (README "Operations: cost" has the source and how sure we are of it). Overridable per env.
-VOICE_PRICING = {
+VOICE_PRICING: dict[str, Any] = {
     "model": "gemini-live-2.5-flash-native-audio",
     "source": "https://cloud.google.com/vertex-ai/generative-ai/pricing (Live API, standard tier)",
     "as_of": "2026-05",

@@ -66,7 +66,7 @@ def usage_from_metadata(meta: Any) -> TokenUsage:
 
 def prices() -> dict[str, float]:
     """USD per 1M tokens for in_text, in_audio, out_text, out_audio."""
-    table = settings.VOICE_PRICING["usd_per_million_tokens"]
+    table: dict[str, float] = settings.VOICE_PRICING["usd_per_million_tokens"]
     return {f.name: float(table[f.name]) for f in fields(TokenUsage)}
 
 

@@ -120,7 +120,9 @@ class VoiceHealth:
 
 
 def _latencies(records: list[AudioSessionRecord], since: dt.datetime) -> list[int]:
-    store, out, seen = get_store(), [], set()
+    store = get_store()
+    out: list[int] = []
+    seen: set[str] = set()
     for record in records:
         if record.scene_id in seen or len(seen) >= HEALTH_MAX_SCENES:
             continue

@@ -29,7 +29,7 @@ def _session(user_id: int, *, cost_micro_usd: int = 0, finish: str | None = None
     store = get_store()
     scene = store.scene_create(user_id=user_id, status="active", game_slug="freeze-tag")
     record = store.audio_session_start(user_id=user_id, scene_id=scene.id, instance="host:1")
-    store.audio_session_update(record.id, cost_micro_usd=cost_micro_usd, **counters)
+    store.audio_session_update(record.id, cost_micro_usd=cost_micro_usd, **counters)  # type: ignore[arg-type]
     if finish:
         store.audio_session_finish(record.id, status=finish, close_reason="client_close")
     return scene, store.audio_session_get(record.id)

@@ -85,6 +85,7 @@ def test_cost_estimate_prices_recorded_sessions_per_session_hour(make_user):
     )
     store.audio_session_finish(record.id, status="ended", close_reason="client_close")
     row = AudioSession.objects.get(pk=record.id)
+    assert row.ended_at is not None
     AudioSession.objects.filter(pk=record.id).update(created_at=row.ended_at - dt.timedelta(minutes=30))
     priced = 5_000 * 0.5 + 15_000 * 3.0 + 1_000 * 2.0 + 7_000 * 12.0  # micro-USD
     assert priced == 133_500

@@ -51,7 +51,7 @@ class Command(BaseCommand):
     def _recorded(self, *, days: int, concurrent: int) -> None:
         out = self.stdout
         pricing = settings.VOICE_PRICING
-        table = pricing["usd_per_million_tokens"]
+        table: dict[str, float] = pricing["usd_per_million_tokens"]
         since = timezone.now() - dt.timedelta(days=days)
         records = get_store().audio_sessions_since(since, limit=100_000)
         got = cost_model.recorded_cost(records)
