@@ -35,6 +35,7 @@ test: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
+	PYTHONPATH=. $(VENV)/bin/lint-imports
 
 typecheck: setup
 	$(VENV)/bin/mypy .

@@ -23,6 +23,7 @@ all sessions.ended: a session is "good" when under QUALITY_MAX_DROPPED of its au
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -127,8 +128,8 @@ class VoiceObserver:
         gemini_error(api="live", kind=kind, status=status)
 
     def turn(self, *, turn: CompletedTurn, usage: TokenUsage, relay_ms: float | None) -> None:
-        """Once per finished turn: latency, tokens and cost, and the turn's span (timed afterwards
-        from the turn's own start and end, so nothing is held open while the user talks)."""
+        """Once per finished turn: latency, tokens and cost, and the turn's span (from the player's
+        first word to the turn_complete, made afterwards so nothing is held open while they talk)."""
         mode = {"typed": str(turn.typed).lower()}
         if turn.latency_ms is not None:
             FIRST_AUDIO.record(turn.latency_ms, mode)
@@ -153,10 +154,13 @@ class VoiceObserver:
         }
         if turn.latency_ms is not None:
             attributes["ai4joy.first_audio_latency_ms"] = turn.latency_ms
+        now = time.time()
+        started = turn.user_started_at or turn.partner_started_at or now
+        ended = max(started, now)  # the turn_complete, when this is called
         span = tracer.start_span(
-            "voice.turn", context=self.context, start_time=int(turn.started_at * 1e9), attributes=attributes
+            "voice.turn", context=self.context, start_time=int(started * 1e9), attributes=attributes
         )
-        span.end(end_time=int(max(turn.ended_at, turn.started_at) * 1e9))
+        span.end(end_time=int(ended * 1e9))
 
     def ended(self, *, reason: str, failed: bool, bytes_in: int, dropped_bytes: int) -> None:
         """Once, when the session closes (later calls are ignored)."""

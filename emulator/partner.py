@@ -150,7 +150,7 @@ def approx_tokens(text: str) -> int:
 # --- the coach's full review: grounded in the SCENE FACTS the app measured ------------------------
 FACTS_HEADER = "SCENE FACTS (measured):"
 _FACT = re.compile(r"^- (?P<name>[^:]+): (?P<value>.+)$")
-_TIMES = re.compile(r"^(?P<n>\d+) times(?: \((?P<late>\d+) in the second half\))?")
+_TIMES = re.compile(r"^(?P<n>\d+) times?(?: \((?P<late>\d+) in the second half\))?")
 _SHARE = re.compile(r"^(?P<pct>\d+)%")
 
 
@@ -170,9 +170,8 @@ def fact_note(facts: dict[str, str]) -> str:
     cut = _TIMES.match(facts.get("player cut the partner off", ""))
     if cut and int(cut["n"]):
         late = f", {cut['late']} of them in the second half" if cut["late"] and int(cut["late"]) else ""
-        return (
-            f"You cut your partner off {cut['n']} times{late}: let their line land before you add yours."
-        )
+        times = "once" if cut["n"] == "1" else f"{cut['n']} times"
+        return f"You cut your partner off {times}{late}: let their line land before you add yours."
     share = _SHARE.match(facts.get("player talk-time share", ""))
     if share and int(share["pct"]) >= 65:
         return f"You spoke {share['pct']}% of the time: leave more room for your partner's offers."

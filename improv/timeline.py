@@ -224,10 +224,14 @@ def facts_for_coach(facts: Facts) -> str:
             "SCENE FACTS (measured):",
             f"- player talk-time share: {facts.user_share:.0%}",
             f"- player lines: {facts.user_lines}; partner lines: {facts.partner_lines}",
-            f"- player cut the partner off: {facts.partner_cut_off_by_user} times "
+            f"- player cut the partner off: {_times(facts.partner_cut_off_by_user)} "
             f"({facts.partner_cut_offs_second_half} in the second half)",
-            f"- partner cut the player off: {facts.user_cut_off_by_partner} times",
+            f"- partner cut the player off: {_times(facts.user_cut_off_by_partner)}",
             f"- longest silence: {facts.longest_silence_s:.1f} s",
             f"- partner's average response time: {response}",
         ]
     )
+
+
+def _times(n: int) -> str:
+    return f"{n} time" if n == 1 else f"{n} times"

@@ -84,7 +84,7 @@ def test_facts_for_the_coach_state_the_numbers():
     text = facts_for_coach(scene_timeline(voice_scene()).facts)
     assert text.splitlines()[0] == "SCENE FACTS (measured):"
     assert "- player talk-time share: 49%" in text
-    assert "- player cut the partner off: 1 times (0 in the second half)" in text
+    assert "- player cut the partner off: 1 time (0 in the second half)" in text
     assert "- partner's average response time: 650 ms" in text
 
 
