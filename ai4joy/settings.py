@@ -105,7 +105,13 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": env.str("CHANNEL_PREFIX", default="ai4joy")},
+            "CONFIG": {
+                # redis-py 8 reads with a 5 s socket timeout by default, which cuts channels_redis's
+                # 5 s blocking BZPOPMIN short and kills every consumer idle for 5 s
+                # (django/channels_redis#422); read timeouts stay, longer than the pop.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+                "prefix": env.str("CHANNEL_PREFIX", default="ai4joy"),
+            },
         }
     }
     CACHES = {
@@ -132,13 +138,10 @@ CACHES["flags"] = {
                                             "LOCATION": "flags"}),
     "TIMEOUT": env.int("FLAG_CACHE_TIMEOUT", default=5),
 }
-# Rollout guard (`manage.py rollout guard`) and the admin's live-sessions page read the
-# session store through these callables, so flags imports no other app.
-ROLLOUT_GUARD_STATS = env.str("ROLLOUT_GUARD_STATS", default="improv.store.audio_stats_since")
+# Rollout guard (`manage.py rollout guard`): its numbers come from the audio app (AudioConfig.ready).
 ROLLOUT_GUARD_WINDOW_MINUTES = env.int("ROLLOUT_GUARD_WINDOW_MINUTES", default=10)
 ROLLOUT_GUARD_ERROR_RATE = env.float("ROLLOUT_GUARD_ERROR_RATE", default=0.10)
 ROLLOUT_GUARD_MIN_SESSIONS = env.int("ROLLOUT_GUARD_MIN_SESSIONS", default=20)
-ROLLOUT_LIVE_SESSIONS = env.str("ROLLOUT_LIVE_SESSIONS", default="improv.store.audio_sessions_active")
 
 # Where scenes, turns and audio-session records live: django (ORM) or firestore.
 SESSION_STORE = env.str("SESSION_STORE", default="django")

@@ -31,7 +31,7 @@ Server -> client messages (JSON):
 - `usage` {bytes_in, bytes_out, turns, tokens_in, tokens_out, tokens_total, dropped_audio_ms}:
   session totals so far (dropped_audio_ms: stale input the server discarded);
 - `room` {energy, engagement, mood} and `coach` {text}: after a turn is saved;
-- `warning` {reason: duration_cap, seconds_left}; `error` {code, message};
+- `warning` {reason: duration_cap, seconds_left}; `error` {code, message} (every code: ERROR_CODES);
 - `reconnect` {reason: server_restart, resume_token, retry_after_ms}: followed by close 4012.
 """
 
@@ -40,6 +40,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
@@ -145,10 +146,39 @@ class CloseReason(StrEnum):
 CLOSE_REASONS: dict[str, CloseCode] = {reason.value: reason.code for reason in CloseReason}
 
 
+# Every `code` an `error` message may carry, and what it means. The browser branches on these;
+# a code that is not here is a bug (audio/tests/test_fuzz_consumer.py checks what a fuzzed
+# client is told against this table).
+ERROR_CODES: dict[str, str] = {
+    # a client frame refused; the socket stays open (up to MAX_BAD_MESSAGES in a row)
+    "bad_message": "not JSON, no string 'type', a missing or wrong-typed field, odd-length PCM16",
+    "unknown_type": "a JSON message whose 'type' the server does not know",
+    "too_long": f"a 'text' message over {MAX_TEXT_CHARS} characters",
+    # the session ends (the close code follows from CLOSE_REASONS)
+    "protocol_error": "too many malformed messages in a row (close 4000)",
+    "too_big": f"a frame over {MAX_FRAME_BYTES} bytes (close 4013)",
+    "idle_timeout": "pongs stopped (close 4008)",
+    "duration_cap": "WEBSOCKET_TIMEOUT reached (close 4010)",
+    "superseded": "the same user opened a newer voice socket (close 4009)",
+    "ended_by_admin": "an administrator ended the session (close 1000)",
+    "voice_disabled": "the audio_v2 rollout no longer includes this user (close 4014)",
+    "upstream_quota": "Gemini Live is out of quota (close 4011; text mode)",
+    "upstream_unavailable": "Gemini Live failed and retries ran out (close 4011; text mode)",
+    "server_error": "a relay task failed unexpectedly (close 4011; text mode)",
+    # the handshake refused (audio/selectors.py), then the close code below
+    "unauthenticated": "no signed-in user (close 4001)",
+    "not_your_scene": "the scene belongs to someone else (close 4003)",
+    "voice_not_enabled": "not in the audio_v2 rollout (close 4003)",
+    "scene_not_found": "unknown scene (close 4004)",
+    "scene_closed": "the scene has ended (close 4004)",
+}
+
+
 class ProtocolError(ValueError):
     """An untrusted client message that cannot be used; `code` goes into the `error` message."""
 
     def __init__(self, message: str, code: str = "bad_message") -> None:
+        assert code in ERROR_CODES, code  # one vocabulary (ERROR_CODES)
         super().__init__(message)
         self.code = code
 
@@ -204,7 +234,9 @@ def parse_client_message(raw: str) -> ClientMessage:
     """Turn one untrusted text frame into a typed message, or raise ProtocolError saying why."""
     try:
         data = json.loads(raw)
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):
+        # ValueError, not only JSONDecodeError: an integer literal over Python's 4300-digit
+        # conversion limit raises a plain ValueError from inside the decoder.
         raise ProtocolError("text frames must be JSON objects with a 'type'") from None
     if not isinstance(data, dict):
         raise ProtocolError("text frames must be JSON objects with a 'type'")
@@ -244,8 +276,15 @@ def decode_audio(data: Any) -> bytes:
 
 
 def _scalar(value: Any) -> Any:
-    # Echo only small scalars: a ping must not make us reflect arbitrary payloads.
-    if isinstance(value, (int, float, str)) and not isinstance(value, bool) and len(str(value)) <= 64:
+    # Echo only small scalars: a ping must not make us reflect arbitrary payloads. Only finite
+    # numbers: json.dumps writes NaN and Infinity, which a browser's JSON.parse refuses.
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, int) and not -(10**63) < value < 10**63:
+        return None  # str() of a huge int is slow (and limited): check its size arithmetically
+    if isinstance(value, (int, float, str)) and len(str(value)) <= 64:
         return value
     return None
 

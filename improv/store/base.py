@@ -116,6 +116,11 @@ AUDIO_COUNTERS = ("bytes_in", "bytes_out", "turns", "tokens_in", "tokens_out", "
 
 
 class SessionStore(abc.ABC):
+    # True when the adapter may be called from many threads at once (Firestore's client is
+    # thread-safe): the voice path then runs its calls side by side in the thread pool instead of
+    # queueing them on Django's one sync thread, which the ORM adapter needs (see `store_call`).
+    concurrent_calls: bool = False
+
     # --- scenes ---------------------------------------------------------------------
     @abc.abstractmethod
     def scene_create(

@@ -47,6 +47,8 @@ from improv.store.validation import check_choice, check_finish, check_increments
 
 
 class FirestoreSessionStore(SessionStore):
+    concurrent_calls = True  # one thread-safe Client; every write is an optimistic commit
+
     def __init__(self) -> None:
         self.project = settings.GCP_PROJECT_ID
         self.database = settings.FIRESTORE_DATABASE or "(default)"

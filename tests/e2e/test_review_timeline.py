@@ -61,6 +61,13 @@ def test_a_voice_scene_with_a_barge_in_is_drawn_from_its_saved_timings(voice_sta
             for role in ("user", "partner")
         }
         share = talk["user"] / (talk["user"] + talk["partner"])
+        # Measured, not guessed: the partner answers after line A ends, and line B starts before
+        # the partner has finished (that is what cut it off).
+        assert [t["speaker"] for t in timed] == ["user", "partner", "user", "partner"], turns
+        (u1s, u1e), (p1s, p1e), (u2s, u2e), (p2s, _) = [
+            (t["meta"]["started_at"], t["meta"]["ended_at"]) for t in timed
+        ]
+        assert u1s < u1e <= p1s < p1e and p1s < u2s <= p1e and u2e <= p2s, timed
 
         shape = page.get_by_role("region", name="The shape of your scene")
         assert shape.is_visible()
@@ -119,6 +126,10 @@ def test_a_typed_scene_gets_its_timeline_too(text_stack, browser, shot):
         shape.get_by_text("The same as tables").click()
         rows = table_rows(page)
         assert [r["Who"] for r in rows] == ["You", "Partner", "You", "Partner"]
+        # The coach's review cites one of the measured facts.
+        overall = page.locator(".review .lede").inner_text()
+        cited = r"You spoke (only )?\d+% of the time|Your longest silence was [\d.]+ s"
+        assert re.search(cited, overall), overall
         shot(page, "review-text-timeline")
     finally:
         context.close()
