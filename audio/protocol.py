@@ -44,7 +44,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
-from typing import Any, Literal, Required, TypedDict
+from typing import Any, Literal, Required, TypedDict, cast
 
 IN_RATE = 16_000
 OUT_RATE = 24_000
@@ -91,7 +91,9 @@ class CloseReason(StrEnum):
 
     ending: Ending
 
-    def __new__(cls, value: str, ending: Ending) -> CloseReason:
+    def __new__(cls, value: str, ending: Ending | None = None) -> CloseReason:
+        # Only called while the class is built (CloseReason("x") looks a member up by value).
+        assert ending is not None
         member = str.__new__(cls, value)
         member._value_ = value
         member.ending = ending
@@ -418,10 +420,7 @@ def turn_complete(*, latency_ms: int | None) -> TurnCompleteMessage:
 
 def usage(*, totals: Mapping[str, int], dropped_audio_ms: int) -> UsageMessage:
     """Session totals so far: only the counters that moved (keys of AudioSessionRecord)."""
-    msg: UsageMessage = {"type": "usage"}
-    msg.update(totals)  # type: ignore[typeddict-item]
-    msg["dropped_audio_ms"] = dropped_audio_ms
-    return msg
+    return cast(UsageMessage, {"type": "usage", **totals, "dropped_audio_ms": dropped_audio_ms})
 
 
 def room(values: Mapping[str, Any]) -> RoomMessage:
