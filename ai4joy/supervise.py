@@ -13,7 +13,8 @@ what it pays for. The parent binds one SO_REUSEPORT listening socket per child o
 - A child that dies on its own is replaced with a fresh socket; one that dies within
   STARTUP_S of starting (a configuration error) stops the whole server with its exit code.
 
-How many: SERVE_PROCESSES, else WEB_CONCURRENCY, else the CPUs this process may run on. Several
+How many: SERVE_PROCESSES, else WEB_CONCURRENCY, else the CPUs this process may run on, capped by
+the container's CPU quota (cgroup cpu.max: a 2-vCPU container on a bigger host). Several
 processes only make sense with a shared channel layer: supersede, rollback, admin "end session"
 and health cross processes through Redis. With the in-memory layer (no REDIS_URL, `make run`)
 it stays one process and logs why.
@@ -22,6 +23,7 @@ it stays one process and logs why.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import socket
@@ -30,6 +32,7 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("ai4joy.serve")
@@ -58,13 +61,24 @@ def process_count(environ: Mapping[str, str], channel_backend: str) -> tuple[int
             source = name
             break
     else:
-        wanted, source = len(os.sched_getaffinity(0)), "the CPU count"
+        wanted, source = usable_cpus(), "the CPU count"
     if wanted > 1 and channel_backend.endswith("InMemoryChannelLayer"):
         return 1, (
             f"one process, not {wanted} ({source}): the in-memory channel layer cannot carry "
             "supersede, rollback, admin end or drain across processes; set REDIS_URL for more"
         )
     return wanted, f"{wanted} from {source}"
+
+
+def usable_cpus(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    cpus = len(os.sched_getaffinity(0))
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+    except (OSError, ValueError):
+        return cpus
+    if quota == "max":
+        return cpus
+    return max(1, min(cpus, math.ceil(int(quota) / int(period))))
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
