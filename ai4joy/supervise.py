@@ -9,7 +9,8 @@ what it pays for. The parent binds one SO_REUSEPORT listening socket per child o
   does (reconnect + 4012, records finalised, exit within DRAIN_TIMEOUT); further signals are
   forwarded too, so a second Ctrl-C still cuts the children's drain short. The parent exits when
   they all have (0 if all did), and kills any child still running just before Cloud Run's SIGKILL.
-- Children live in their own session, so a terminal's Ctrl-C reaches them once, through here.
+- Children live in their own session, so a terminal's Ctrl-C reaches them once, through here;
+  if the parent dies anyway (SIGKILL), the kernel sends each child SIGTERM and it drains.
 - A child that dies on its own is replaced with a fresh socket; one that dies within
   STARTUP_S of starting (a configuration error) stops the whole server with its exit code.
 
@@ -22,6 +23,7 @@ it stays one process and logs why.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import math
 import os
@@ -91,6 +93,21 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with(parent: int) -> Any:
+    """In the child before exec: SIGTERM (so a drain) when the parent dies, even by SIGKILL. A child
+    in its own session would otherwise keep serving the port unsupervised."""
+
+    def arm() -> None:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before the line above
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return arm
+
+
 @dataclass
 class Child:
     index: int
@@ -118,6 +135,7 @@ class Supervisor:
                 env=env,
                 pass_fds=(sock.fileno(),),
                 start_new_session=True,
+                preexec_fn=_die_with(os.getpid()),  # safe: the parent runs no threads
             )
         finally:
             sock.close()  # the child holds its own copy; ours would keep a dead socket in the group

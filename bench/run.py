@@ -25,6 +25,7 @@ import argparse
 import json
 import math
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -258,6 +259,9 @@ def summarise(mode: str, sessions: int, processes: int, reports: list[dict[str, 
         "ratio_to_bare": None,  # filled in by the ladder
         "first_audio_ms": {"p50": pct(first, 0.5), "p95": pct(first, 0.95), "p99": pct(first, 0.99)},
         "relay_added_ms": {"p50": pct(added, 0.5), "p95": pct(added, 0.95), "p99": pct(added, 0.99)},
+        # More than 1% of partner audio later than late_frame_ms: the server (or the machine) could
+        # not keep up, so its CPU figure is capped by what it got, not what it needed.
+        "saturated": counts.get("late_chunks", 0) > 0.01 * max(1, len(added)),
         "late_frames": counts.get("late_chunks", 0),
         "dropped_frames": counts.get("lost_chunks", 0),
         "server_dropped_input_ms": counts.get("server_dropped_input_ms", 0),
@@ -342,7 +346,8 @@ def format_row(row: dict[str, Any]) -> str:
     return (f"{row['mode']:<5} {row['sessions']:>5} {row['processes']:>4} {row['cpu_cores']:>6.2f} "
             f"{row['cpu_per_session_pct']:>8.3f} {ratio:>6} {trio(row['first_audio_ms']):>25} "
             f"{trio(row['relay_added_ms']):>22} {row['late_frames']:>5} {row['dropped_frames']:>5} "
-            f"{row['rss_per_session_kib']:>6.0f} {row['errors']:>4} {row['load_average'][0]:>5.2f}")
+            f"{row['rss_per_session_kib']:>6.0f} {row['errors']:>4} {row['load_average'][0]:>5.2f}"
+            + (" saturated" if row["saturated"] else ""))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -366,8 +371,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def _stop(signum: int, _frame: Any) -> None:
+    raise SystemExit(128 + signum)  # unwind, so every server, load generator and emulator is stopped
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)  # also when started in the background, where SIGINT is ignored
     print(HEADER, flush=True)
     report = ladder(args)
     args.out.parent.mkdir(parents=True, exist_ok=True)

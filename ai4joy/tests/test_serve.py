@@ -384,3 +384,17 @@ async def test_a_process_that_dies_is_replaced_and_the_port_keeps_serving(serve)
     server.sigterm()
     assert server.wait_exit(within=CLOUD_RUN_GRACE_S) == 0
     assert server.events("server_process_exited")[0]["code"] == -signal.SIGKILL
+
+
+async def test_children_drain_when_the_parent_is_killed(serve, records_file):
+    server = serve(DRAIN_TIMEOUT="8", SERVE_PROCESSES="2", **redis_env())
+    opened = await clients_on_every_process(server, 2, "k", at_least=2)
+    server.process.kill()  # no forwarding possible: the kernel tells the children (PDEATHSIG)
+    since = time.monotonic()
+    results = await asyncio.gather(*(until_closed(ws, since, timeout=5) for ws, _ in opened.values()))
+    assert all(seen["code"] == CloseCode.SERVER_RESTART for seen in results)
+    children = {pid for _, pid in opened.values()}
+    while any(Path(f"/proc/{pid}").exists() for pid in children):  # noqa: ASYNC240 (a stat per 0.1 s)
+        assert time.monotonic() - since < CLOUD_RUN_GRACE_S, "a child outlived its killed parent"
+        await asyncio.sleep(0.1)
+    assert set(by_event(read_records(records_file), "finalised")) == set(opened)
