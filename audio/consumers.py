@@ -23,6 +23,7 @@ from audio import protocol, selectors, services
 from audio.drain import process_group_name
 from audio.groups import SUPERSEDE_EVENT, user_group
 from audio.live import system_instruction_for
+from audio.metrics import parent_from_headers
 from audio.protocol import CloseReason
 from audio.relay import LiveRelay
 from flags.rollout import ROLLOUT_GROUP, aaudio_v2_enabled
@@ -85,6 +86,7 @@ class AudioConsumer(AsyncWebsocketConsumer):
             system_instruction=instruction,
             resume_handle=handle,
             push_to_talk=_query(self.scope, "ptt") in ("1", "true"),
+            trace_parent=parent_from_headers(self.scope.get("headers")),  # telemetry
         )
         self.relay.start()
 

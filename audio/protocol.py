@@ -69,6 +69,7 @@ class CloseCode(IntEnum):
     SERVER_RESTART = 4012  # this server is restarting: reconnect now with the resume token
     TOO_BIG = 4013  # a frame over MAX_FRAME_BYTES
     ROLLED_BACK = 4014  # voice was turned off for this user by the rollout: carry on in text mode
+    BUDGET_REACHED = 4015  # today's voice budget is spent (audio/budget.py): text mode until midnight
     LIMIT_EXCEEDED = 4029  # a rate or concurrency limit
 
 
