@@ -277,6 +277,9 @@ LOGGING = {
         "daphne": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},
         "google_genai": {"level": "WARNING"},
+        # At DEBUG websockets logs every frame with the start of its payload: base64 audio, and
+        # a line per frame (ai4joy/tests/test_log_secrets.py found it).
+        "websockets": {"level": "INFO"},
     },
 }
 TEST_RUNNER = "ai4joy.test_runner.PytestTestRunner"
