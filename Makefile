@@ -35,12 +35,13 @@ test: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
+	PYTHONPATH=. $(VENV)/bin/lint-imports
 
 typecheck: setup
 	$(VENV)/bin/mypy .
 
 bench: setup
-	$(PY) -m audio.bench
+	$(PY) -m bench.relay_bench
 
 check-deploy: setup
 	AI4JOY_ENV=production DJANGO_SECRET_KEY=$$($(PY) -c "import secrets;print(secrets.token_urlsafe(50))") \

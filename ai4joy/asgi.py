@@ -1,7 +1,8 @@
 """ASGI entry point: HTTP to Django, WebSockets (audio role) to the voice consumer.
 
 WebSockets pass the Origin check against ALLOWED_HOSTS and the session-cookie
-authentication before any consumer code runs.
+authentication before any consumer code runs; a path no route knows gets a clean 4004
+(ai4joy/ws.py), never a 500.
 """
 
 import os
@@ -16,6 +17,8 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from ai4joy.ws import with_fallback  # noqa: E402
+
 websocket_routes = []
 if settings.SERVICE_ROLE in {"audio", "all"}:
     from audio.routing import websocket_urlpatterns
@@ -25,6 +28,8 @@ if settings.SERVICE_ROLE in {"audio", "all"}:
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_routes))),
+        "websocket": AllowedHostsOriginValidator(
+            AuthMiddlewareStack(URLRouter(with_fallback(websocket_routes)))
+        ),
     }
 )

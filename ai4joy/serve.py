@@ -45,13 +45,16 @@ from daphne.server import Server
 from daphne.ws_protocol import WebSocketProtocol
 from twisted.internet import defer, reactor
 
+from audio.protocol import MAX_FRAME_BYTES
+
 log = logging.getLogger("ai4joy.serve")
 
 DEFAULT_APP = "ai4joy.asgi:application"
-# Incoming message/frame cap. The consumer enforces its own, lower limit with a clear 4013
-# close (audio/protocol.py MAX_FRAME_BYTES, 64 KiB, ~87 KiB as base64 JSON); this one only
-# has to sit above it so the app, not autobahn's bare 1009, gets to say why.
-MAX_MESSAGE_BYTES = 256 * 1024
+# Incoming message/frame cap, tied to the consumer's own limit (audio/protocol.py
+# MAX_FRAME_BYTES, 64 KiB; ~87 KiB as base64 JSON). Up to this size a frame reaches the
+# consumer, which refuses it with an `error` and 4013; past it autobahn refuses it itself
+# with a 1009 close frame (failByDrop off, below) and the consumer records `too_big`.
+MAX_MESSAGE_BYTES = MAX_FRAME_BYTES * 4
 # The app closes a voice socket at WEBSOCKET_TIMEOUT with a warning first; Daphne's own cap
 # (a bare 1000) must never fire before it.
 WEBSOCKET_TIMEOUT_MARGIN_S = 60
@@ -129,6 +132,9 @@ class DrainingServer(Server):
 
     def _use_closing_protocol(self) -> None:
         self.ws_factory.protocol = ClosingWebSocketProtocol
+        # autobahn's default answers a protocol violation (a frame over the size cap, say) by
+        # dropping TCP, which a browser sees as 1006 with no reason; send the close frame instead.
+        self.ws_factory.setProtocolOptions(failByDrop=False)
 
     def listen_success(self, port: Any) -> None:
         self._ports.append(port)
@@ -239,13 +245,27 @@ class ServeCommandLineInterface(CommandLineInterface):
         self.parser.prog = "python -m ai4joy.serve"
 
 
+# Options with which the caller picks the listening socket (a child gets `--fd` from the parent).
+_BINDING_OPTIONS = frozenset(
+    {"--fd", "-u", "--unix-socket", "-e", "--endpoint", "-b", "--bind", "-p", "--port"}
+)
+
+
+def binds_itself(argv: list[str]) -> bool:
+    return any(arg.split("=", 1)[0] in _BINDING_OPTIONS for arg in argv)
+
+
 def daphne_args(argv: list[str], environ: dict[str, str] | os._Environ[str]) -> list[str]:
     """Our defaults, then the caller's options (argparse keeps the last value), then the app."""
     from django.conf import settings
 
-    args = [
+    # Daphne listens on every binding it is given: with --fd (a child of the supervisor) only there.
+    binding = [] if "--fd" in argv else [
         "--bind", environ.get("HOST", "127.0.0.1"),
         "--port", environ.get("PORT", "8000"),
+    ]
+    args = [
+        *binding,
         "--proxy-headers",
         "--websocket_timeout", str(settings.WEBSOCKET_TIMEOUT + WEBSOCKET_TIMEOUT_MARGIN_S),
         "--websocket_connect_timeout", "10",
@@ -266,11 +286,32 @@ def daphne_args(argv: list[str], environ: dict[str, str] | os._Environ[str]) -> 
 def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ai4joy.settings")
     from django.conf import settings
+    from django.utils.log import configure_logging
+
+    from ai4joy.supervise import ConfigError, Supervisor, process_count
 
     cli = ServeCommandLineInterface()
     if not settings.DRAIN_TIMEOUT > 0:
         cli.parser.error(f"DRAIN_TIMEOUT must be a positive number of seconds, not {settings.DRAIN_TIMEOUT}")
-    cli.run(daphne_args(sys.argv[1:] if argv is None else argv, os.environ))
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        count, why = process_count(os.environ, settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", ""))
+    except ConfigError as exc:
+        cli.parser.error(str(exc))
+    host = os.environ.get("HOST", "127.0.0.1")
+    if count > 1 and (binds_itself(argv) or ":" in host):
+        count, why = 1, "one process: the caller chose the socket (or an IPv6 HOST), which cannot be shared"
+    if count > 1 or "SERVE_PROCESS_INDEX" not in os.environ:
+        configure_logging(settings.LOGGING_CONFIG, settings.LOGGING)
+        level = logging.WARNING if why.startswith("one process") else logging.INFO
+        log.log(level, "server processes: %s", why, extra={"event": "serve_processes", "processes": count})
+    if count > 1:
+        supervisor = Supervisor(count=count, host=host, port=int(os.environ.get("PORT", "8000")), argv=argv,
+                                grace_s=CLOUD_RUN_GRACE_S - 0.5)
+        code = supervisor.run()
+        logging.shutdown()
+        sys.exit(code)
+    cli.run(daphne_args(argv, os.environ))
     # The reactor has stopped after the drain: everything worth keeping is saved. Tearing
     # down the interpreter (GC of the SDKs' many objects) was measured at 1.5-2.5 s, which
     # would push the exit past Cloud Run's 10 s; skip it.

@@ -8,8 +8,11 @@ everything (see README "Configuration"); `python manage.py check --deploy` is cl
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import environ
+
+from improv.gemini_defaults import DEFAULTS as GEMINI_DEFAULTS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -45,6 +48,9 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "channels",
+    # Only as an app does django-ninja serve Swagger UI from its own static files; without it the
+    # docs page pulls the UI from a CDN and stays blank offline.
+    "ninja",
     "waffle",
     "allauth",
     "allauth.account",
@@ -99,7 +105,13 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": env.str("CHANNEL_PREFIX", default="ai4joy")},
+            "CONFIG": {
+                # redis-py 8 reads with a 5 s socket timeout by default, which cuts channels_redis's
+                # 5 s blocking BZPOPMIN short and kills every consumer idle for 5 s
+                # (django/channels_redis#422); read timeouts stay, longer than the pop.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+                "prefix": env.str("CHANNEL_PREFIX", default="ai4joy"),
+            },
         }
     }
     CACHES = {
@@ -126,36 +138,38 @@ CACHES["flags"] = {
                                             "LOCATION": "flags"}),
     "TIMEOUT": env.int("FLAG_CACHE_TIMEOUT", default=5),
 }
-# Rollout guard (`manage.py rollout guard`) and the admin's live-sessions page read the
-# session store through these callables, so flags imports no other app.
-ROLLOUT_GUARD_STATS = env.str("ROLLOUT_GUARD_STATS", default="improv.store.audio_stats_since")
+# Rollout guard (`manage.py rollout guard`): its numbers come from the audio app (AudioConfig.ready).
 ROLLOUT_GUARD_WINDOW_MINUTES = env.int("ROLLOUT_GUARD_WINDOW_MINUTES", default=10)
 ROLLOUT_GUARD_ERROR_RATE = env.float("ROLLOUT_GUARD_ERROR_RATE", default=0.10)
 ROLLOUT_GUARD_MIN_SESSIONS = env.int("ROLLOUT_GUARD_MIN_SESSIONS", default=20)
-ROLLOUT_LIVE_SESSIONS = env.str("ROLLOUT_LIVE_SESSIONS", default="improv.store.audio_sessions_active")
 
 # Where scenes, turns and audio-session records live: django (ORM) or firestore.
 SESSION_STORE = env.str("SESSION_STORE", default="django")
 FIRESTORE_DATABASE = env.str("FIRESTORE_DATABASE", default="(default)")
 
 # --- Gemini ---------------------------------------------------------------------------
-GCP_PROJECT_ID = env.str("GCP_PROJECT_ID", default="")
-VERTEX_AI_LOCATION = env.str("VERTEX_AI_LOCATION", default="us-central1")
-ADK_API_KEY = env.str("ADK_API_KEY", default="")
-GEMINI_BACKEND = env.str("GEMINI_BACKEND", default="emulator")
-GEMINI_EMULATOR_URL = env.str("GEMINI_EMULATOR_URL", default="")
-GEMINI_EMULATOR_CA_FILE = env.str("GEMINI_EMULATOR_CA_FILE", default="")
-GEMINI_TEXT_MODEL = env.str("GEMINI_TEXT_MODEL", default="gemini-2.5-flash")
-GEMINI_LIVE_MODEL = env.str("GEMINI_LIVE_MODEL", default="")
-GEMINI_VOICE = env.str("GEMINI_VOICE", default="Puck")
-GEMINI_TIMEOUT_S = env.float("GEMINI_TIMEOUT_S", default=20.0)
-# The SDK retries 408/429/5xx itself with exponential backoff (one place for retries).
-GEMINI_HTTP_RETRY_ATTEMPTS = env.int("GEMINI_HTTP_RETRY_ATTEMPTS", default=3)
-GEMINI_HTTP_RETRY_INITIAL_DELAY_S = env.float("GEMINI_HTTP_RETRY_INITIAL_DELAY_S", default=0.5)
-GEMINI_HTTP_RETRY_MAX_DELAY_S = env.float("GEMINI_HTTP_RETRY_MAX_DELAY_S", default=8.0)
-# Keepalive of the Live websocket: generous, so Gemini's slow pongs cannot kill a scene.
-GEMINI_WS_PING_INTERVAL = env.float("GEMINI_WS_PING_INTERVAL", default=20.0)
-GEMINI_WS_PING_TIMEOUT = env.float("GEMINI_WS_PING_TIMEOUT", default=60.0)
+# Defaults (and what each one means): improv/gemini_defaults.py, written there once.
+
+
+def _gemini(name: str, read: Any) -> Any:
+    return read(name, default=GEMINI_DEFAULTS[name])
+
+
+GCP_PROJECT_ID = _gemini("GCP_PROJECT_ID", env.str)
+VERTEX_AI_LOCATION = _gemini("VERTEX_AI_LOCATION", env.str)
+ADK_API_KEY = _gemini("ADK_API_KEY", env.str)
+GEMINI_BACKEND = _gemini("GEMINI_BACKEND", env.str)
+GEMINI_EMULATOR_URL = _gemini("GEMINI_EMULATOR_URL", env.str)
+GEMINI_EMULATOR_CA_FILE = _gemini("GEMINI_EMULATOR_CA_FILE", env.str)
+GEMINI_TEXT_MODEL = _gemini("GEMINI_TEXT_MODEL", env.str)
+GEMINI_LIVE_MODEL = _gemini("GEMINI_LIVE_MODEL", env.str)
+GEMINI_VOICE = _gemini("GEMINI_VOICE", env.str)
+GEMINI_TIMEOUT_S = _gemini("GEMINI_TIMEOUT_S", env.float)
+GEMINI_HTTP_RETRY_ATTEMPTS = _gemini("GEMINI_HTTP_RETRY_ATTEMPTS", env.int)
+GEMINI_HTTP_RETRY_INITIAL_DELAY_S = _gemini("GEMINI_HTTP_RETRY_INITIAL_DELAY_S", env.float)
+GEMINI_HTTP_RETRY_MAX_DELAY_S = _gemini("GEMINI_HTTP_RETRY_MAX_DELAY_S", env.float)
+GEMINI_WS_PING_INTERVAL = _gemini("GEMINI_WS_PING_INTERVAL", env.float)
+GEMINI_WS_PING_TIMEOUT = _gemini("GEMINI_WS_PING_TIMEOUT", env.float)
 
 # --- Improv scenes (per-user limits, scene length, idle expiry) ----------------------------
 IMPROV_SCENES_PER_DAY = env.int("IMPROV_SCENES_PER_DAY", default=50)

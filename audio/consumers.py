@@ -1,8 +1,8 @@
 """The voice socket /ws/audio/<scene_id>: checks the handshake, then hands frames to LiveRelay.
 
 Channel-layer groups joined (event type -> handler):
-- `audio.user.<id>`: `audio.supersede` (a newer socket of the same user: close 4009) and the
-  admin's `audio.end` (close 1000);
+- `audio.user.<id>` (audio/groups.py): `audio.supersede` (a newer socket of the same user: close
+  4009) and the admin's `audio.end` (close 1000);
 - `rollout.audio_v2`: `rollout.changed` (re-check audio_v2; close 4014 if the user is out);
 - `audio.drain.<host>.<pid>` (audio/drain.py): `audio.drain` (server restarting: `reconnect`
   with a resume token, then close 4012).
@@ -21,12 +21,21 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from audio import protocol, selectors, services
 from audio.drain import process_group_name
+from audio.groups import SUPERSEDE_EVENT, user_group
 from audio.live import system_instruction_for
+from audio.protocol import CloseReason
 from audio.relay import LiveRelay
-from flags.rollout import ROLLOUT_GROUP, aaudio_v2_enabled, user_group
+from flags.rollout import ROLLOUT_GROUP, aaudio_v2_enabled
 
 log = logging.getLogger(__name__)
 MAX_BAD_MESSAGES = 5  # consecutive malformed messages before 4000
+# Why the socket went, by the close code Daphne reports: the browser left (1000/1001), or the
+# WebSocket layer refused a frame over its size cap (1009, ai4joy/serve.py); anything else is the network.
+_DISCONNECT_REASONS = {
+    1000: CloseReason.CLIENT_CLOSE,
+    1001: CloseReason.CLIENT_CLOSE,
+    1009: CloseReason.TOO_BIG,
+}
 
 
 class AudioConsumer(AsyncWebsocketConsumer):
@@ -44,7 +53,7 @@ class AudioConsumer(AsyncWebsocketConsumer):
             return await self._reject(rejection)
         mine = user_group(user.pk)
         # Tell an older socket of this user to leave before joining, so it is not told about us twice.
-        await self.channel_layer.group_send(mine, {"type": "audio.supersede", "channel": self.channel_name})
+        await self.channel_layer.group_send(mine, {"type": SUPERSEDE_EVENT, "channel": self.channel_name})
         self._joined = (mine, ROLLOUT_GROUP, process_group_name())
         for group in self._joined:
             await self.channel_layer.group_add(group, self.channel_name)
@@ -78,7 +87,7 @@ class AudioConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         if self.relay is not None:
-            reason = "client_close" if code in (1000, 1001) else "network_error"
+            reason = _DISCONNECT_REASONS.get(code, CloseReason.NETWORK_ERROR)
             await self.relay.stop(reason, browser_gone=True)
         for group in self._joined:
             await self.channel_layer.group_discard(group, self.channel_name)
@@ -114,7 +123,7 @@ class AudioConsumer(AsyncWebsocketConsumer):
             relay.alive()
         elif isinstance(message, protocol.Ping):
             relay.alive()
-            await self.send_json({"type": "pong", "t": message.t})
+            await self.send_json(protocol.pong(t=message.t))
         elif isinstance(message, protocol.Text):
             relay.control("text", message.text)
         elif isinstance(message, protocol.ActivityStart):
@@ -122,54 +131,44 @@ class AudioConsumer(AsyncWebsocketConsumer):
         elif isinstance(message, protocol.ActivityEnd):
             relay.control("activity_end")
         elif isinstance(message, protocol.End):
-            await relay.stop("client_close")
+            await relay.stop(CloseReason.CLIENT_CLOSE)
 
     async def _bad(self, exc: protocol.ProtocolError) -> None:
         assert self.relay is not None
         self._bad_messages += 1
         if self._bad_messages >= MAX_BAD_MESSAGES:
-            await self.relay.stop(
-                "protocol_error",
-                notice=protocol.error("protocol_error", f"Too many malformed messages; last: {exc}"),
-            )
+            reason = CloseReason.PROTOCOL_ERROR
+            await self.relay.stop(reason, notice=protocol.closing(reason, exc))
         else:
             await self.send_json(protocol.error(exc.code, str(exc)))
 
     async def _too_big(self) -> None:
         assert self.relay is not None
-        await self.relay.stop(
-            "too_big",
-            notice=protocol.error("too_big", f"Frames are limited to {protocol.MAX_FRAME_BYTES} bytes."),
-        )
+        reason = CloseReason.TOO_BIG
+        await self.relay.stop(reason, notice=protocol.closing(reason, protocol.MAX_FRAME_BYTES))
 
     # --- channel-layer events -------------------------------------------------------------------------
     async def audio_supersede(self, event: dict[str, Any]) -> None:
         if self.relay is not None and event.get("channel") != self.channel_name:
-            await self.relay.stop(
-                "superseded", notice=protocol.error("superseded", "Voice moved to your newer tab or device.")
-            )
+            reason = CloseReason.SUPERSEDED
+            await self.relay.stop(reason, notice=protocol.closing(reason))
 
     async def audio_end(self, event: dict[str, Any]) -> None:
         if self.relay is not None:
-            await self.relay.stop(
-                "admin", notice=protocol.error("ended_by_admin", "An administrator ended this voice session.")
-            )
+            await self.relay.stop(CloseReason.ADMIN, notice=protocol.closing(CloseReason.ADMIN))
 
     async def rollout_changed(self, event: dict[str, Any]) -> None:
         if self.relay is None or self.relay.stopping:
             return
         if not await aaudio_v2_enabled(self.scope["user"]):
-            await self.relay.stop(
-                "rollback",
-                notice=protocol.error("voice_disabled", "Voice mode was turned off; carry on in text mode."),
-            )
+            await self.relay.stop(CloseReason.ROLLBACK, notice=protocol.closing(CloseReason.ROLLBACK))
 
     async def audio_drain(self, event: dict[str, Any]) -> None:
         if self.relay is not None:
             await self.relay.stop(
-                "server_restart",
+                CloseReason.SERVER_RESTART,
                 notice=protocol.reconnect(
-                    reason="server_restart",
+                    reason=CloseReason.SERVER_RESTART.value,
                     resume_token=self.relay.record_id,
                     retry_after_ms=random.randint(250, 1500),
                 ),

@@ -6,7 +6,7 @@ The contract between the server entry point (`ai4joy/serve.py`) and the voice co
   (and leaves it on disconnect);
 - on SIGTERM the server stops listening and sends `{"type": DRAIN_EVENT}` to that group once
   (`drain_broadcast()`), so Channels calls the consumer's `audio_drain` handler;
-- the handler sends `reconnect` (reason `server_restart`, a resume token, retry_after_ms),
+- the handler sends `reconnect` (reason `CloseReason.SERVER_RESTART`, a resume token, retry_after_ms),
   cancels its background tasks, finalises the audio-session record (close_reason
   `server_restart`, resumable) and closes upstream, then closes the socket with
   `audio.protocol.CloseCode.SERVER_RESTART` (4012);
@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 
 # Channels dispatches {"type": "audio.drain"} to a consumer method named `audio_drain`.
 DRAIN_EVENT = "audio.drain"
-DRAIN_REASON = "server_restart"
 # How long a drained client should wait before it reconnects: long enough for the load
 # balancer to stop routing to this instance, short enough that the scene barely pauses.
 RETRY_AFTER_MS = 500

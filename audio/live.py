@@ -1,4 +1,4 @@
-"""The upstream half of the relay: one Gemini Live connection through the google-genai SDK.
+"""One Gemini Live connection through the google-genai SDK, and the scene's voice prompt.
 
 `LiveConnection` opens and closes SDK sessions (the SDK only offers an async context manager,
 and a relay must be able to swap sessions while the browser stays connected) and sorts
@@ -14,9 +14,11 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from google.genai import errors, types
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from improv import gemini, prompts
+from improv.models import Game
 
 log = logging.getLogger(__name__)
 CLOSE_TIMEOUT_S = 1.0
@@ -59,37 +61,15 @@ def classify(exc: BaseException) -> Failure:
     return Failure(FATAL, type(exc).__name__, str(exc)[:120])
 
 
-def default_system_instruction(scene: Any) -> str:
-    """Used only when improv does not provide `prompts.live_system_instruction`."""
-    game = getattr(scene, "game_slug", "") or "an open scene"
-    suggestion = getattr(scene, "suggestion", "") or "anything the player offers"
-    return (
-        "You are an improv theatre scene partner speaking live with a player. Play the game "
-        f"'{game}' with the audience suggestion '{suggestion}'. Accept every offer and build on "
-        "it ('yes, and'), stay in character, keep each reply to one or two spoken sentences, and "
-        "never narrate stage directions or break the fourth wall."
-    )
-
-
 def system_instruction_for(scene: Any) -> str:
-    try:
-        from improv import prompts  # improv owns the scene's voice prompt
-    except ImportError:
-        return default_system_instruction(scene)
-    builder = getattr(prompts, "live_system_instruction", None)
-    if builder is None:
-        return default_system_instruction(scene)
-    return str(builder(scene, _game_for(scene)))
+    """The scene's voice prompt (improv owns it). Reads the game: call it through
+    database_sync_to_async."""
+    return str(prompts.live_system_instruction(scene, _game_for(scene)))
 
 
-def _game_for(scene: Any) -> Any:
-    slug = getattr(scene, "game_slug", "")
-    if not slug:
-        return None
+def _game_for(scene: Any) -> Game | None:
     with contextlib.suppress(Exception):  # a missing game must not cost the player their scene
-        from improv.models import Game
-
-        return Game.objects.filter(slug=slug).first()
+        return Game.objects.by_slug(getattr(scene, "game_slug", ""))
     return None
 
 
@@ -110,7 +90,7 @@ def connect_config(
         response_modalities=[types.Modality.AUDIO],
         speech_config=types.SpeechConfig(
             voice_config=types.VoiceConfig(
-                prebuilt_voice_config=types.PrebuiltVoiceConfig(voice_name=settings.GEMINI_VOICE)
+                prebuilt_voice_config=types.PrebuiltVoiceConfig(voice_name=gemini.voice())
             )
         ),
         system_instruction=types.Content(role="user", parts=[types.Part(text=system_instruction)]),
@@ -134,10 +114,8 @@ class LiveConnection:
         self.session: Any = None
 
     async def open(self, *, resume_handle: str | None, open_timeout: float) -> Any:
-        from improv import gemini  # the one client factory (keepalive args included)
-
-        client = gemini.get_client()
-        model = settings.GEMINI_LIVE_MODEL or gemini.live_model()
+        client = gemini.get_client()  # the one client factory (keepalive args included)
+        model = gemini.live_model()
         config = connect_config(
             system_instruction=self._system_instruction,
             resume_handle=resume_handle,

@@ -11,7 +11,9 @@ message) once the handshake has completed; a socket refused before `accept` show
 with no reason. The one exception is a bad Origin: AllowedHostsOriginValidator refuses it
 before any app code runs (HTTP 403), which is right for a cross-site hijacking attempt.
 
-Daphne lets the application send only 1000 and 3000-4999, hence the 4000s.
+Daphne lets the application send only 1000 and 3000-4999, hence the 4000s. `CloseCode` is the
+one list of codes (static/js/socket.js mirrors it; audio/tests/test_protocol.py checks they match);
+`CloseReason` is the one list of why a session ends, each with its code and user message.
 
 Query parameters: `?resume=<resume_token>` (from a `reconnect` message: continue the same Live
 conversation, possibly on another instance) and `?ptt=1` (push-to-talk: the server's voice
@@ -41,8 +43,8 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import IntEnum
-from typing import Any, Literal, TypedDict
+from enum import IntEnum, StrEnum
+from typing import Any, Literal, Required, TypedDict
 
 IN_RATE = 16_000
 OUT_RATE = 24_000
@@ -70,21 +72,78 @@ class CloseCode(IntEnum):
     LIMIT_EXCEEDED = 4029  # a rate or concurrency limit
 
 
-# Why a session ended, as recorded (AudioSessionRecord.close_reason) and logged
-# (audio_session_ended.reason), and the close code each one sends.
-CLOSE_REASONS: dict[str, CloseCode] = {
-    "client_close": CloseCode.NORMAL,
-    "admin": CloseCode.NORMAL,
-    "protocol_error": CloseCode.PROTOCOL_ERROR,
-    "idle_timeout": CloseCode.IDLE_TIMEOUT,
-    "superseded": CloseCode.SUPERSEDED,
-    "duration_cap": CloseCode.DURATION_CAP,
-    "upstream_error": CloseCode.UPSTREAM_FAILURE,
-    "server_restart": CloseCode.SERVER_RESTART,
-    "too_big": CloseCode.TOO_BIG,
-    "rollback": CloseCode.ROLLED_BACK,
-    "network_error": CloseCode.NORMAL,  # the browser vanished; nobody reads this code
-}
+@dataclass(frozen=True, slots=True)
+class Ending:
+    """What a close reason means: its close code, whether it counts as a failed session (the
+    rollout guard's error rate), whether the browser may resume it, and the `error` message
+    (code, text; `{}` takes a detail) the browser gets before the close."""
+
+    code: CloseCode
+    error_code: str = ""
+    message: str = ""
+    failed: bool = False
+    resumable: bool = False
+
+
+class CloseReason(StrEnum):
+    """Why a voice session ended, as recorded (AudioSessionRecord.close_reason), logged
+    (audio_session_ended.reason) and sent as the WebSocket close reason."""
+
+    ending: Ending
+
+    def __new__(cls, value: str, ending: Ending) -> CloseReason:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.ending = ending
+        return member
+
+    CLIENT_CLOSE = "client_close", Ending(CloseCode.NORMAL)
+    ADMIN = "admin", Ending(CloseCode.NORMAL, "ended_by_admin", "An administrator ended this voice session.")
+    PROTOCOL_ERROR = "protocol_error", Ending(
+        CloseCode.PROTOCOL_ERROR, "protocol_error", "Too many malformed messages; last: {}"
+    )
+    IDLE_TIMEOUT = "idle_timeout", Ending(
+        CloseCode.IDLE_TIMEOUT,
+        "idle_timeout",
+        "No answer to pings; closing the voice session.",
+        resumable=True,
+    )
+    SUPERSEDED = "superseded", Ending(
+        CloseCode.SUPERSEDED, "superseded", "Voice moved to your newer tab or device."
+    )
+    DURATION_CAP = "duration_cap", Ending(
+        CloseCode.DURATION_CAP, "duration_cap", "This voice session reached its time limit."
+    )
+    UPSTREAM_ERROR = "upstream_error", Ending(
+        CloseCode.UPSTREAM_FAILURE,
+        "upstream_unavailable",
+        "The voice partner is unavailable right now. Carry on in text mode.",
+        failed=True,
+    )
+    # Its notice is a `reconnect` message (see `reconnect()`), not an error.
+    SERVER_RESTART = "server_restart", Ending(CloseCode.SERVER_RESTART, resumable=True)
+    TOO_BIG = "too_big", Ending(CloseCode.TOO_BIG, "too_big", "Frames are limited to {} bytes.")
+    ROLLBACK = "rollback", Ending(
+        CloseCode.ROLLED_BACK, "voice_disabled", "Voice mode was turned off; carry on in text mode."
+    )
+    # The browser vanished: nobody reads this code; the scene may be resumed.
+    NETWORK_ERROR = "network_error", Ending(CloseCode.NORMAL, resumable=True)
+
+    @property
+    def code(self) -> CloseCode:
+        return self.ending.code
+
+    @property
+    def failed(self) -> bool:
+        return self.ending.failed
+
+    @property
+    def resumable(self) -> bool:
+        return self.ending.resumable
+
+
+# Reason name -> close code, for readers that only have the recorded string.
+CLOSE_REASONS: dict[str, CloseCode] = {reason.value: reason.code for reason in CloseReason}
 
 
 # Every `code` an `error` message may carry, and what it means. The browser branches on these;
@@ -231,8 +290,21 @@ def _scalar(value: Any) -> Any:
 
 
 # --- server -> client ------------------------------------------------------------------------
-# Any server -> client JSON message: the TypedDicts below and the plain dicts built here.
-ServerMessage = Mapping[str, Any]
+# Every server -> client JSON message is one of these, built by the function below it.
+class ReadyMessage(TypedDict):
+    type: Literal["ready"]
+    session_id: str
+    resumed: bool
+    in_rate: int
+    out_rate: int
+    ping_interval_s: float
+    max_duration_s: float
+    max_frame_bytes: int
+
+
+class PingMessage(TypedDict):
+    type: Literal["ping", "pong"]
+    t: Any
 
 
 class TranscriptMessage(TypedDict):
@@ -240,6 +312,44 @@ class TranscriptMessage(TypedDict):
     role: Literal["user", "partner"]
     text: str
     final: bool
+
+
+class InterruptedMessage(TypedDict):
+    type: Literal["interrupted"]
+
+
+class TurnCompleteMessage(TypedDict, total=False):
+    type: Required[Literal["turn_complete"]]
+    latency_ms: int
+
+
+class UsageMessage(TypedDict, total=False):
+    type: Required[Literal["usage"]]
+    bytes_in: int
+    bytes_out: int
+    turns: int
+    tokens_in: int
+    tokens_out: int
+    tokens_total: int
+    dropped_audio_ms: Required[int]
+
+
+class RoomMessage(TypedDict):
+    type: Literal["room"]
+    energy: Any
+    engagement: Any
+    mood: Any
+
+
+class CoachMessage(TypedDict):
+    type: Literal["coach"]
+    text: str
+
+
+class WarningMessage(TypedDict):
+    type: Literal["warning"]
+    reason: str
+    seconds_left: int
 
 
 class ErrorMessage(TypedDict):
@@ -255,7 +365,22 @@ class ReconnectMessage(TypedDict):
     retry_after_ms: int
 
 
-def ready(*, session_id: str, resumed: bool, ping_interval_s: float, max_duration_s: float) -> dict[str, Any]:
+ServerMessage = (
+    ReadyMessage
+    | PingMessage
+    | TranscriptMessage
+    | InterruptedMessage
+    | TurnCompleteMessage
+    | UsageMessage
+    | RoomMessage
+    | CoachMessage
+    | WarningMessage
+    | ErrorMessage
+    | ReconnectMessage
+)
+
+
+def ready(*, session_id: str, resumed: bool, ping_interval_s: float, max_duration_s: float) -> ReadyMessage:
     return {
         "type": "ready",
         "session_id": session_id,
@@ -268,12 +393,72 @@ def ready(*, session_id: str, resumed: bool, ping_interval_s: float, max_duratio
     }
 
 
+def ping(*, t: Any) -> PingMessage:
+    return {"type": "ping", "t": t}
+
+
+def pong(*, t: Any) -> PingMessage:
+    return {"type": "pong", "t": t}
+
+
 def transcript(role: Literal["user", "partner"], text: str, *, final: bool) -> TranscriptMessage:
     return {"type": "transcript", "role": role, "text": text, "final": final}
 
 
+def interrupted() -> InterruptedMessage:
+    return {"type": "interrupted"}
+
+
+def turn_complete(*, latency_ms: int | None) -> TurnCompleteMessage:
+    msg: TurnCompleteMessage = {"type": "turn_complete"}
+    if latency_ms is not None:
+        msg["latency_ms"] = latency_ms
+    return msg
+
+
+def usage(*, totals: Mapping[str, int], dropped_audio_ms: int) -> UsageMessage:
+    """Session totals so far: only the counters that moved (keys of AudioSessionRecord)."""
+    msg: UsageMessage = {"type": "usage"}
+    msg.update(totals)  # type: ignore[typeddict-item]
+    msg["dropped_audio_ms"] = dropped_audio_ms
+    return msg
+
+
+def room(values: Mapping[str, Any]) -> RoomMessage:
+    return {
+        "type": "room",
+        "energy": values.get("energy"),
+        "engagement": values.get("engagement"),
+        "mood": values.get("mood"),
+    }
+
+
+def coach(text: str) -> CoachMessage:
+    return {"type": "coach", "text": text}
+
+
+def warning(*, reason: str, seconds_left: int) -> WarningMessage:
+    return {"type": "warning", "reason": reason, "seconds_left": seconds_left}
+
+
 def error(code: str, message: str) -> ErrorMessage:
     return {"type": "error", "code": code, "message": message}
+
+
+def closing(reason: CloseReason, detail: object = "") -> ErrorMessage:
+    """The `error` message that goes before a close for `reason` (its code and user message)."""
+    ending = reason.ending
+    return error(ending.error_code, ending.message.format(detail))
+
+
+def upstream_quota() -> ErrorMessage:
+    """Ends with CloseReason.UPSTREAM_ERROR, like its default notice, for a quota failure."""
+    return error("upstream_quota", "The voice partner is over capacity right now. Carry on in text mode.")
+
+
+def server_error() -> ErrorMessage:
+    """Ends with CloseReason.UPSTREAM_ERROR when one of the relay's own tasks failed."""
+    return error("server_error", "Voice stopped because of a server error. Carry on in text mode.")
 
 
 def reconnect(*, reason: str, resume_token: str, retry_after_ms: int) -> ReconnectMessage:
@@ -283,14 +468,3 @@ def reconnect(*, reason: str, resume_token: str, retry_after_ms: int) -> Reconne
         "resume_token": resume_token,
         "retry_after_ms": retry_after_ms,
     }
-
-
-def warning(*, reason: str, seconds_left: int) -> dict[str, Any]:
-    return {"type": "warning", "reason": reason, "seconds_left": seconds_left}
-
-
-def turn_complete(*, latency_ms: int | None) -> dict[str, Any]:
-    msg: dict[str, Any] = {"type": "turn_complete"}
-    if latency_ms is not None:
-        msg["latency_ms"] = latency_ms
-    return msg

@@ -1,58 +1,43 @@
-"""LiveRelay: one browser voice socket <-> one Gemini Live session, and every task between them.
+"""LiveRelay: one browser voice socket <-> one Gemini Live conversation, started and ended here.
 
-Tasks, all owned here and cancelled in `stop()`:
-- uplink: browser PCM (16 kHz) -> Live, batched to 40-100 ms; push-to-talk and typed text in order;
-- downlink (audio/downlink.py): Live -> browser (24 kHz audio, transcripts, interruptions, turn
-  ends); it also owns the upstream connection: connect, resume after goAway or a resumable
-  close, bounded retries;
-- keepalive: ping every WEBSOCKET_PING_INTERVAL, idle close after two unanswered pings, and the
-  WEBSOCKET_TIMEOUT duration cap with a warning a minute before;
-- persist: saves finished turns and flushes counters, so slow writes never stall the audio.
+Made of small parts that each own their state:
+- `Upstream` (audio/upstream.py): the Live connection, the resumption handle, connect/resume/retry;
+- `Uplink` (audio/uplink.py): browser audio and control messages -> Live;
+- `Downlink` (audio/downlink.py): Live -> browser, turn ends;
+- `Browser` (audio/browser.py): the browser socket, and whether it is still open;
+- `SessionTally` (audio/turns.py): the turn in progress and the counters.
 
-Per audio frame the relay only appends to a bounded buffer (stale audio is dropped, oldest first).
+The relay itself owns the lifecycle (its tasks, started in `start()`, ended once in `stop()`),
+the keepalive (pings, idle close, the WEBSOCKET_TIMEOUT duration cap with a warning a minute
+before) and persistence (finished turns and counters saved by one task, so slow writes never
+stall the audio).
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
-import contextlib
 import logging
 import time
-import warnings
-from typing import Any, Protocol
+from collections.abc import Coroutine
+from typing import Any
 
 from django.conf import settings
-from google.genai import types
 
 from audio import protocol, services
-from audio.downlink import DownlinkMixin
-from audio.live import LiveConnection
+from audio.browser import Browser, BrowserPort
+from audio.downlink import Downlink
+from audio.protocol import CloseReason
 from audio.turns import CompletedTurn, SessionTally
-
-with warnings.catch_warnings():  # audioop.rms is the cheapest loudness check in 3.11's stdlib
-    warnings.simplefilter("ignore", DeprecationWarning)
-    import audioop
+from audio.uplink import Uplink
+from audio.upstream import Upstream, UpstreamLost
 
 log = logging.getLogger(__name__)
-
-BATCH_MIN = protocol.IN_RATE * 2 * 40 // 1000  # 40 ms of PCM16
-BATCH_MAX = protocol.IN_RATE * 2 * 100 // 1000  # 100 ms
-FLUSH_TAIL_S = 0.1  # send a short tail rather than hold it for the next frame
-HOLD_BYTES = protocol.IN_RATE * 2  # at most 1 s of input waits for the upstream
-SPEECH_RMS = 300  # a batch louder than this counts as the user speaking (latency measure)
 PERSIST_TIMEOUT_S = 3.0
-FAILED_REASONS = frozenset({"upstream_error"})
-RESUMABLE_REASONS = frozenset({"server_restart", "network_error", "idle_timeout"})
+
+__all__ = ["BrowserPort", "LiveRelay"]
 
 
-class BrowserPort(Protocol):
-    async def send_json(self, message: protocol.ServerMessage) -> None: ...
-    async def send_bytes(self, data: bytes) -> None: ...
-    async def close(self, code: int, reason: str | None = None) -> None: ...
-
-
-class LiveRelay(DownlinkMixin):
+class LiveRelay:
     def __init__(
         self,
         *,
@@ -65,23 +50,25 @@ class LiveRelay(DownlinkMixin):
         push_to_talk: bool = False,
     ) -> None:
         self.record_id = record_id
-        self._browser = browser
-        self._browser_open = True
         self._scene_id = scene_id
         self._user_id = user_id
-        self._conn = LiveConnection(system_instruction=system_instruction, push_to_talk=push_to_talk)
-        self._push_to_talk = push_to_talk
-        self._handle = resume_handle
-        self._resumed = resume_handle is not None
-        self._session: Any = None
-        self._ready = asyncio.Event()
-        self._session_changed = asyncio.Event()
-        self._buf = bytearray()
-        self._wake = asyncio.Event()
-        self._control: collections.deque[tuple[str, str]] = collections.deque(maxlen=64)
+        self._browser = Browser(browser, session_id=record_id)
         self._tally = SessionTally()
-        self._totals: dict[str, int] = {}
-        self._go_away = False
+        self._upstream = Upstream(
+            system_instruction=system_instruction,
+            push_to_talk=push_to_talk,
+            resume_handle=resume_handle,
+            session_id=record_id,
+        )
+        self._uplink = Uplink(tally=self._tally, push_to_talk=push_to_talk)
+        self._downlink = Downlink(
+            browser=self._browser,
+            upstream=self._upstream,
+            uplink=self._uplink,
+            tally=self._tally,
+            session_id=record_id,
+            on_turn=self._turn_done,
+        )
         self._missed_pings = 0
         self._persist_q: asyncio.Queue[tuple[CompletedTurn, dict[str, int]] | None] = asyncio.Queue(64)
         self._tasks: list[asyncio.Task[None]] = []
@@ -89,11 +76,21 @@ class LiveRelay(DownlinkMixin):
         self._stopping: asyncio.Future[None] | None = None
         self._started = time.monotonic()
 
+    # --- browser -> relay (called by the consumer, per frame or message) -------------------------
+    def feed_audio(self, pcm: bytes) -> None:
+        self._uplink.feed_audio(pcm)
+
+    def control(self, kind: str, text: str = "") -> None:
+        self._uplink.control(kind, text)
+
+    def alive(self) -> None:
+        self._missed_pings = 0
+
     # --- lifecycle -------------------------------------------------------------------------------
     def start(self) -> None:
         self._tasks = [
             asyncio.create_task(self._guard(coro))
-            for coro in (self._downlink(), self._uplink(), self._keepalive())
+            for coro in (self._run_downlink(), self._uplink.run(self._upstream), self._keepalive())
         ]
         self._persist_task = asyncio.create_task(self._persist_loop())
 
@@ -102,22 +99,26 @@ class LiveRelay(DownlinkMixin):
         return self._stopping is not None
 
     async def stop(
-        self, reason: str, *, notice: protocol.ServerMessage | None = None, browser_gone: bool = False
+        self,
+        reason: CloseReason | str,
+        *,
+        notice: protocol.ServerMessage | None = None,
+        browser_gone: bool = False,
     ) -> None:
         """End the session once (the first reason wins); safe to call from any task."""
         if browser_gone:
-            self._browser_open = False
-        await asyncio.shield(self._begin_stop(reason, notice))
+            self._browser.gone()
+        await asyncio.shield(self._begin_stop(CloseReason(reason), notice))
 
-    def _begin_stop(self, reason: str, notice: protocol.ServerMessage | None) -> asyncio.Future[None]:
+    def _begin_stop(self, reason: CloseReason, notice: protocol.ServerMessage | None) -> asyncio.Future[None]:
         # Shutdown runs as its own task: it cancels the relay's tasks, possibly the caller's.
         if self._stopping is None:
             self._stopping = asyncio.ensure_future(self._shutdown(reason, notice))
         return self._stopping
 
-    async def _shutdown(self, reason: str, notice: protocol.ServerMessage | None) -> None:
+    async def _shutdown(self, reason: CloseReason, notice: protocol.ServerMessage | None) -> None:
         if notice is not None:
-            await self._send_json(notice)
+            await self._browser.send_json(notice)
         for task in self._tasks:
             task.cancel()
         await asyncio.wait(self._tasks, timeout=2.0)
@@ -129,112 +130,42 @@ class LiveRelay(DownlinkMixin):
             done, _ = await asyncio.wait({self._persist_task}, timeout=PERSIST_TIMEOUT_S)
             if not done:
                 self._persist_task.cancel()
+        handle = self._upstream.handle
         await services.audio_session_close(
             session_id=self.record_id,
             user_id=self._user_id,
             scene_id=self._scene_id,
             reason=reason,
-            failed=reason in FAILED_REASONS,
-            resumable=reason in RESUMABLE_REASONS and bool(self._handle),
             counters=self._tally.take_counters(),
-            resume_handle=self._handle,
+            resume_handle=handle,
             duration_s=time.monotonic() - self._started,
             dropped_ms=self._tally.dropped_ms(),
         )
         # Close upstream before the browser: it may resume the session at once elsewhere, and
         # Live refuses to resume a session whose old socket is still open.
-        await self._conn.close()
-        if self._browser_open:
-            self._browser_open = False
-            # A plain int: autobahn (under Daphne) refuses an IntEnum close code.
-            code = int(protocol.CLOSE_REASONS.get(reason, protocol.CloseCode.NORMAL))
-            try:
-                # The reason name travels as the close reason too (the drain entry point forwards it).
-                await self._browser.close(code, reason)
-            except Exception:
-                log.warning(
-                    "could not close the browser socket",
-                    exc_info=True,
-                    extra={"event": "audio_close_failed", "session_id": self.record_id},
-                )
+        await self._upstream.close()
+        await self._browser.close(reason)
 
-    async def _guard(self, coro: Any) -> None:
+    async def _guard(self, coro: Coroutine[Any, Any, None]) -> None:
         try:
             await coro
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("voice relay task failed", extra={"event": "audio_relay_error"})
-            self._begin_stop(
-                "upstream_error",
-                protocol.error(
-                    "server_error", "Voice stopped because of a server error. Carry on in text mode."
-                ),
-            )
+            self._begin_stop(CloseReason.UPSTREAM_ERROR, protocol.server_error())
 
-    # --- browser -> relay (called by the consumer) --------------------------------------------
-    def feed_audio(self, pcm: bytes) -> None:
-        buf = self._buf
-        buf += pcm
-        self._tally.bytes_in += len(pcm)
-        over = len(buf) - HOLD_BYTES
-        if over > 0:
-            over += over & 1  # keep whole samples
-            del buf[:over]
-            self._tally.dropped_bytes += over
-        if len(buf) >= BATCH_MIN:
-            self._wake.set()
-
-    def control(self, kind: str, text: str = "") -> None:
-        now = time.monotonic()
-        if kind == "activity_end":
-            self._tally.speech_end_at = now
-        elif kind == "text":
-            self._tally.typed(text, now)
-        if kind != "text" and not self._push_to_talk:
-            return  # with voice detection on, the service finds turns itself (and refuses these)
-        self._control.append((kind, text))
-        self._wake.set()
-
-    def alive(self) -> None:
-        self._missed_pings = 0
-
-    # --- uplink ------------------------------------------------------------------------------------
-    async def _uplink(self) -> None:
-        buf = self._buf
-        while True:
-            if not self._control and len(buf) < BATCH_MIN:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), FLUSH_TAIL_S if buf else None)
-            await self._ready.wait()
-            session = self._session
-            try:
-                if self._control:
-                    while buf:
-                        await self._send_audio(session)
-                    kind, text = self._control.popleft()
-                    if kind == "text":
-                        await session.send_realtime_input(text=text)
-                    elif kind == "activity_start":
-                        await session.send_realtime_input(activity_start=types.ActivityStart())
-                    else:
-                        await session.send_realtime_input(activity_end=types.ActivityEnd())
-                elif buf:
-                    await self._send_audio(session)
-            except Exception:  # the downlink sees the same failure and reconnects
-                while self._session is session and not self.stopping:
-                    self._session_changed.clear()
-                    await self._session_changed.wait()
-
-    async def _send_audio(self, session: Any) -> None:
-        chunk = bytes(self._buf[:BATCH_MAX])
-        del self._buf[: len(chunk)]
-        if audioop.rms(chunk, 2) >= SPEECH_RMS:
-            self._tally.voiced(time.monotonic())
-        await session.send_realtime_input(audio=types.Blob(data=chunk, mime_type=protocol.IN_MIME))
+    async def _run_downlink(self) -> None:
+        try:
+            await self._downlink.run()
+        except UpstreamLost as lost:
+            notice = protocol.upstream_quota() if lost.quota else protocol.closing(CloseReason.UPSTREAM_ERROR)
+            self._begin_stop(CloseReason.UPSTREAM_ERROR, notice)
 
     # --- persistence ---------------------------------------------------------------------------------
+    async def _turn_done(self, turn: CompletedTurn, counters: dict[str, int]) -> None:
+        await self._persist_q.put((turn, counters))
+
     async def _persist_loop(self) -> None:
         while (job := await self._persist_q.get()) is not None:
             turn, counters = job
@@ -243,7 +174,7 @@ class LiveRelay(DownlinkMixin):
                     scene_id=self._scene_id, user_id=self._user_id, turn=turn
                 )
                 await services.audio_session_flush(
-                    session_id=self.record_id, counters=counters, resume_handle=self._handle
+                    session_id=self.record_id, counters=counters, resume_handle=self._upstream.handle
                 )
             except Exception:
                 log.exception(
@@ -252,7 +183,7 @@ class LiveRelay(DownlinkMixin):
                 )
                 continue
             for message in messages:
-                await self._send_json(message)
+                await self._browser.send_json(message)
 
     # --- keepalive and the duration cap -----------------------------------------------------------
     async def _keepalive(self) -> None:
@@ -263,30 +194,21 @@ class LiveRelay(DownlinkMixin):
         while True:
             now = time.monotonic()
             if now >= self._started + cap:
-                await self.stop(
-                    "duration_cap",
-                    notice=protocol.error("duration_cap", "This voice session reached its time limit."),
-                )
+                await self.stop(CloseReason.DURATION_CAP, notice=protocol.closing(CloseReason.DURATION_CAP))
                 return
             if not warned and now >= warn_at:
                 warned = True
-                await self._send_json(protocol.warning(reason="duration_cap", seconds_left=round(lead)))
+                await self._browser.send_json(
+                    protocol.warning(reason=CloseReason.DURATION_CAP.value, seconds_left=round(lead))
+                )
             if now >= next_ping:
                 if self._missed_pings >= 2:
                     await self.stop(
-                        "idle_timeout",
-                        notice=protocol.error(
-                            "idle_timeout", "No answer to pings; closing the voice session."
-                        ),
+                        CloseReason.IDLE_TIMEOUT, notice=protocol.closing(CloseReason.IDLE_TIMEOUT)
                     )
                     return
                 self._missed_pings += 1
                 next_ping = now + interval
-                await self._send_json({"type": "ping", "t": round(time.time() * 1000)})
+                await self._browser.send_json(protocol.ping(t=round(time.time() * 1000)))
             deadline = min(next_ping, self._started + cap, warn_at if not warned else next_ping)
             await asyncio.sleep(max(0.0, deadline - time.monotonic()))
-
-    async def _send_json(self, message: protocol.ServerMessage) -> None:
-        if self._browser_open:
-            with contextlib.suppress(Exception):  # the browser may vanish mid-send
-                await self._browser.send_json(message)

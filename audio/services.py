@@ -1,21 +1,32 @@
-"""Writes of the voice feature: audio-session records and voice turns, through the store port."""
+"""Writes of the voice feature: audio-session records, each finished voice turn handed to improv,
+and the admin's "end this user's voice session".
+
+The store is synchronous; every call crosses into it through `improv.store.store_call`, which is
+`channels.db.database_sync_to_async`
+(it closes stale database connections around the call, which plain `sync_to_async` does not).
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+from audio import protocol
 from audio.drain import instance_name
+from audio.groups import END_EVENT, user_group
+from audio.protocol import CloseReason
 from audio.turns import CompletedTurn
 from improv.errors import ImprovError
-from improv.services import avoice_turn_record
-from improv.store import AudioSessionRecord, get_store
+from improv.store import AUDIO_ENDED, AUDIO_FAILED, AudioSessionRecord, get_store, store_call
+from improv.voice_turns import avoice_turn_record
 
 log = logging.getLogger(__name__)
 
 
 async def audio_session_open(*, user_id: int, scene_id: str, resumed_from: str = "") -> AudioSessionRecord:
-    record = await get_store().aaudio_session_start(
+    record = await store_call(get_store().audio_session_start)(
         user_id=user_id, scene_id=scene_id, instance=instance_name()
     )
     log.info(
@@ -35,7 +46,24 @@ async def audio_session_flush(
     *, session_id: str, counters: dict[str, int], resume_handle: str | None
 ) -> None:
     if counters or resume_handle:
-        await get_store().aaudio_session_update(session_id, resume_handle=resume_handle, **counters)
+        await store_call(get_store().audio_session_update)(
+            session_id, resume_handle=resume_handle, **counters
+        )
+
+
+def _finish(
+    session_id: str, *, reason: CloseReason, counters: dict[str, int], resume_handle: str | None
+) -> None:
+    store = get_store()
+    if resume_handle:  # the next socket (maybe on another instance) resumes from this handle
+        store.audio_session_update(session_id, resume_handle=resume_handle)
+    store.audio_session_finish(
+        session_id,
+        status=AUDIO_FAILED if reason.failed else AUDIO_ENDED,
+        close_reason=reason.value,
+        resumable=reason.resumable and bool(resume_handle),
+        **counters,
+    )
 
 
 async def audio_session_close(
@@ -43,24 +71,15 @@ async def audio_session_close(
     session_id: str,
     user_id: int,
     scene_id: str,
-    reason: str,
-    failed: bool,
-    resumable: bool,
+    reason: CloseReason,
     counters: dict[str, int],
     resume_handle: str | None,
     duration_s: float,
     dropped_ms: int,
 ) -> None:
-    store = get_store()
     try:
-        if resume_handle:  # the next socket (maybe on another instance) resumes from this handle
-            await store.aaudio_session_update(session_id, resume_handle=resume_handle)
-        await store.aaudio_session_finish(
-            session_id,
-            status="failed" if failed else "ended",
-            close_reason=reason,
-            resumable=resumable,
-            **counters,
+        await store_call(_finish)(
+            session_id, reason=reason, counters=counters, resume_handle=resume_handle
         )
     except Exception:
         log.exception(
@@ -74,55 +93,57 @@ async def audio_session_close(
             "session_id": session_id,
             "scene_id": scene_id,
             "user_id": user_id,
-            "reason": reason,
-            "status": "error" if failed else "ok",
+            "reason": reason.value,
+            "status": "error" if reason.failed else "ok",
             "duration_s": round(duration_s, 3),
             "dropped_audio_ms": dropped_ms,
         },
     )
 
 
-async def voice_turn_save(*, scene_id: str, user_id: int, turn: CompletedTurn) -> list[dict[str, Any]]:
-    """Save one finished voice turn (user line, partner line), let improv advance the scene,
-    and return the `room`/`coach` messages for the browser."""
-    store = get_store()
-    if turn.user_text:
-        await store.aturn_append(
-            scene_id, speaker="user", text=turn.user_text, mode="voice", meta=turn.meta("user")
-        )
-    if turn.partner_text:
-        await store.aturn_append(
-            scene_id, speaker="partner", text=turn.partner_text, mode="voice", meta=turn.meta("partner")
-        )
+async def voice_turn_save(
+    *, scene_id: str, user_id: int, turn: CompletedTurn
+) -> list[protocol.RoomMessage | protocol.CoachMessage]:
+    """Hand one finished voice turn to improv (it saves the lines and advances the scene) and
+    return the `room`/`coach` messages for the browser."""
     if not (turn.user_text or turn.partner_text):
         return []
-    return await _advance_scene(scene_id=scene_id, user_id=user_id, turn=turn)
-
-
-async def _advance_scene(*, scene_id: str, user_id: int, turn: CompletedTurn) -> list[dict[str, Any]]:
     try:
         outcome = await avoice_turn_record(
             scene_id=scene_id,
             user_id=user_id,
             user_text=turn.user_text,
             partner_text=turn.partner_text,
+            user_meta=turn.meta("user"),
+            partner_meta=turn.meta("partner"),
             latency_ms=turn.latency_ms,
             interrupted=turn.interrupted,
         )
-    except ImprovError as exc:  # e.g. the scene left the stage mid-call: the turns are saved anyway
+    except ImprovError as exc:  # e.g. the scene left the stage mid-call: the lines are saved anyway
         log.info(
             "voice turn not counted",
             extra={"event": "voice_turn_not_counted", "scene_id": scene_id, "why": type(exc).__name__},
         )
         return []
-    return room_and_coach_messages(room=outcome.room, coach=outcome.coach)
-
-
-def room_and_coach_messages(*, room: dict[str, Any] | None, coach: str) -> list[dict[str, Any]]:
-    """`room` {energy, engagement, mood} and `coach` {text} for the browser."""
-    messages: list[dict[str, Any]] = []
-    if room:
-        messages.append({"type": "room", **{k: room.get(k) for k in ("energy", "engagement", "mood")}})
-    if coach:
-        messages.append({"type": "coach", "text": coach})
+    messages: list[protocol.RoomMessage | protocol.CoachMessage] = []
+    if outcome.room:
+        messages.append(protocol.room(outcome.room))
+    if outcome.coach:
+        messages.append(protocol.coach(outcome.coach))
     return messages
+
+
+def audio_session_end(*, user_id: int, reason: str = CloseReason.ADMIN.value) -> bool:
+    """Ask the user's live voice socket (on whichever instance holds it) to end; False if the
+    channel layer could not be reached (nothing ended)."""
+    layer = get_channel_layer()
+    group = user_group(user_id)
+    if layer is None:
+        log.error("no channel layer configured", extra={"event": "audio_end_failed", "group": group})
+        return False
+    try:
+        async_to_sync(layer.group_send)(group, {"type": END_EVENT, "reason": reason})
+    except Exception:
+        log.exception("channel layer send failed", extra={"event": "audio_end_failed", "group": group})
+        return False
+    return True

@@ -10,27 +10,38 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from audio.protocol import IN_RATE
+from audio.protocol import IN_RATE, OUT_RATE
 
 
 @dataclass(frozen=True)
 class CompletedTurn:
+    """One exchange, with the timing the scene review draws (improv/timeline.py): wall-clock
+    seconds (time.time) for each line's start and end, None where nothing was measured."""
+
     user_text: str
     partner_text: str
     typed: bool  # the user's line came as a `text` message, not speech
     interrupted: bool
     latency_ms: int | None
-    started_at: float  # wall-clock seconds (time.time) when the user started
-    ended_at: float
+    user_started_at: float | None  # first speech heard (or the line typed)
+    user_ended_at: float | None  # last speech heard; None for a typed line (its length is its words)
+    partner_started_at: float | None  # the partner's first audio
+    partner_ended_at: float | None  # the end of its audio, or where it was cut off
 
     def meta(self, role: str) -> dict[str, Any]:
-        meta: dict[str, Any] = {"started_at": round(self.started_at, 3), "ended_at": round(self.ended_at, 3)}
+        meta: dict[str, Any] = {}
         if role == "user":
+            start, end = self.user_started_at, self.user_ended_at
             meta["typed"] = self.typed
         else:
+            start, end = self.partner_started_at, self.partner_ended_at
             meta["interrupted"] = self.interrupted
             if self.latency_ms is not None:
                 meta["latency_ms"] = self.latency_ms
+        if start is not None:
+            meta["started_at"] = round(start, 3)
+        if end is not None:
+            meta["ended_at"] = round(end, 3)
         return meta
 
 
@@ -45,33 +56,45 @@ class SessionTally:
         self.tokens_total = 0
         self.turns = 0
         self.dropped_bytes = 0  # whole session: stale input audio dropped (usage message, end log)
+        self._wall_offset = time.time() - time.monotonic()  # monotonic -> wall clock, for saved times
         self._reset_turn()
 
-    def _reset_turn(self) -> None:
+    def _reset_turn(self, *, barge_in_at: float | None = None) -> None:
         self.user_text = ""
         self.partner_text = ""
         self.typed_text = ""
         self.interrupted = False
-        self.speech_end_at: float | None = None  # monotonic: activity_end or last voiced batch
+        # Monotonic times of the turn in progress.
+        self.speech_start_at: float | None = barge_in_at  # first voiced batch (or typed line)
+        self.speech_end_at: float | None = None  # activity_end or last voiced batch
         self.first_audio_at: float | None = None
-        self.turn_started_wall: float | None = None
+        self.last_audio_at: float | None = None
+        self.partner_audio_bytes = 0
+        self.barge_in_at: float | None = None  # the user started again while the partner spoke
+
+    def _wall(self, monotonic: float | None) -> float | None:
+        return None if monotonic is None else monotonic + self._wall_offset
 
     # --- the user's side ---------------------------------------------------------------------
     def voiced(self, now: float) -> None:
-        if self.first_audio_at is None:  # speech after the partner started is barge-in, not this turn
+        if self.first_audio_at is None:
             self.speech_end_at = now
-            if self.turn_started_wall is None:
-                self.turn_started_wall = time.time()
+            if self.speech_start_at is None:
+                self.speech_start_at = now
+        elif self.barge_in_at is None:  # speech over the partner: it starts the next turn's line
+            self.barge_in_at = now
 
     def typed(self, text: str, now: float) -> None:
         self.typed_text = f"{self.typed_text} {text}".strip()
         self.speech_end_at = now
-        if self.turn_started_wall is None:
-            self.turn_started_wall = time.time()
+        if self.speech_start_at is None:
+            self.speech_start_at = now
 
     # --- the model's side --------------------------------------------------------------------
     def partner_audio(self, nbytes: int, now: float) -> None:
         self.bytes_out += nbytes
+        self.partner_audio_bytes += nbytes
+        self.last_audio_at = now
         if self.first_audio_at is None:
             self.first_audio_at = now
 
@@ -85,20 +108,36 @@ class SessionTally:
             return None
         return max(0, round((self.first_audio_at - self.speech_end_at) * 1000))
 
+    def _partner_end(self) -> float | None:
+        if self.first_audio_at is None or self.last_audio_at is None:
+            return None
+        if self.interrupted:  # playback stopped with the last audio that arrived
+            return self.last_audio_at
+        # Audio may arrive faster than it plays: it ends when its last sample has played.
+        played = self.first_audio_at + self.partner_audio_bytes / (2 * OUT_RATE)
+        return max(self.last_audio_at, played)
+
     def complete_turn(self) -> CompletedTurn:
-        now = time.time()
+        typed = not self.user_text and bool(self.typed_text)
         turn = CompletedTurn(
             user_text=(self.user_text or self.typed_text).strip(),
             partner_text=self.partner_text.strip(),
-            typed=not self.user_text and bool(self.typed_text),
+            typed=typed,
             interrupted=self.interrupted,
             latency_ms=self.latency_ms(),
-            started_at=self.turn_started_wall or now,
-            ended_at=now,
+            user_started_at=self._wall(self.speech_start_at),
+            user_ended_at=None if typed else self._wall(self.speech_end_at),
+            partner_started_at=self._wall(self.first_audio_at),
+            partner_ended_at=self._wall(self._partner_end()),
         )
         if turn.user_text or turn.partner_text:
             self.turns += 1
-        self._reset_turn()
+        barge_in = self.barge_in_at
+        if self.interrupted and self.last_audio_at is not None:
+            # Being interrupted means the player was speaking by then, even where echo
+            # cancellation kept their voice under our loudness threshold until the partner stopped.
+            barge_in = self.last_audio_at if barge_in is None else min(barge_in, self.last_audio_at)
+        self._reset_turn(barge_in_at=barge_in)
         return turn
 
     # --- flushing ------------------------------------------------------------------------------

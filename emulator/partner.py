@@ -145,3 +145,39 @@ def title(user_text: str, *, context: Sequence[str] = (), salt: str = "") -> str
 def approx_tokens(text: str) -> int:
     """Roughly Gemini's ~4 characters per token; never zero for non-empty text."""
     return (len(text) + 3) // 4
+
+
+# --- the coach's full review: grounded in the SCENE FACTS the app measured ------------------------
+FACTS_HEADER = "SCENE FACTS (measured):"
+_FACT = re.compile(r"^- (?P<name>[^:]+): (?P<value>.+)$")
+_TIMES = re.compile(r"^(?P<n>\d+) times?(?: \((?P<late>\d+) in the second half\))?")
+_SHARE = re.compile(r"^(?P<pct>\d+)%")
+
+
+def scene_facts(text: str) -> dict[str, str]:
+    """The `- name: value` lines after the SCENE FACTS header in a prompt ({} when absent)."""
+    if FACTS_HEADER not in text:
+        return {}
+    facts = {}
+    for line in text.split(FACTS_HEADER, 1)[1].splitlines():
+        if match := _FACT.match(line.strip()):
+            facts[match["name"].strip()] = match["value"].strip()
+    return facts
+
+
+def fact_note(facts: dict[str, str]) -> str:
+    """One sentence of coaching that cites a measured fact, as a real coach model is asked to."""
+    cut = _TIMES.match(facts.get("player cut the partner off", ""))
+    if cut and int(cut["n"]):
+        late = f", {cut['late']} of them in the second half" if cut["late"] and int(cut["late"]) else ""
+        times = "once" if cut["n"] == "1" else f"{cut['n']} times"
+        return f"You cut your partner off {times}{late}: let their line land before you add yours."
+    share = _SHARE.match(facts.get("player talk-time share", ""))
+    if share and int(share["pct"]) >= 65:
+        return f"You spoke {share['pct']}% of the time: leave more room for your partner's offers."
+    if share and int(share["pct"]) <= 35:
+        return f"You spoke only {share['pct']}% of the time: step in and make bolder offers."
+    silence = facts.get("longest silence", "")
+    if silence:
+        return f"Your longest silence was {silence}: keep the scene moving with a quick, simple offer."
+    return ""

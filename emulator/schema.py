@@ -162,7 +162,10 @@ class _Filler:
         if _MOOD_NAMES.search(name):
             return partner.mood(u, salt=s)
         if _NOTE_NAMES.search(name):
-            return partner.coach_note(u, context=c, salt=s)
+            note = partner.coach_note(u, context=c, salt=s)
+            # A full review's overall feedback cites a measured fact when the prompt carries them.
+            grounded = partner.fact_note(partner.scene_facts(u)) if "overall" in name else ""
+            return f"{grounded} {note}" if grounded else note
         if _SUGGESTION_NAMES.search(name):
             return partner.suggestion(u, salt=s)
         if _TITLE_NAMES.search(name):

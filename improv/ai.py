@@ -12,7 +12,7 @@ import enum
 import logging
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, NamedTuple, Protocol, TypeVar, cast
 
 from google.genai import errors as genai_errors
 from google.genai import types
@@ -67,10 +67,17 @@ def _principle_enum(slugs: tuple[str, ...]) -> type[enum.Enum]:
 
 
 @lru_cache(maxsize=8)
-def coach_schemas(
-    slugs: tuple[str, ...],
-) -> tuple[type[BaseModel], type[PartnerTurn], type[RoomOnly], type[BaseModel]]:
-    """(CoachNote, PartnerTurnWithCoach, RoomWithCoach, CoachReview) for the current principles."""
+class CoachSchemas(NamedTuple):
+    """Response schemas that name a principle, built for the current set of principles."""
+
+    note: type[BaseModel]
+    partner_turn: type[PartnerTurn]  # the partner's line, plus a coach note
+    room: type[RoomOnly]  # the room's vibe, plus a coach note
+    review: type[BaseModel]  # the end-of-scene review
+
+
+def coach_schemas(slugs: tuple[str, ...]) -> CoachSchemas:
+    """The principle-naming schemas for the current principles."""
     slug_enum = _principle_enum(slugs)
 
     class CoachNote(BaseModel):
@@ -91,7 +98,9 @@ def coach_schemas(
         growth: list[CoachNote] = Field(min_length=1, max_length=3, description="Things to work on.")
         next_tip: str = Field(description="One concrete tip for the next scene.")
 
-    return CoachNote, PartnerTurnWithCoach, RoomWithCoach, CoachReview
+    return CoachSchemas(
+        note=CoachNote, partner_turn=PartnerTurnWithCoach, room=RoomWithCoach, review=CoachReview
+    )
 
 
 def _config(system: str, schema: type[BaseModel]) -> types.GenerateContentConfig:

@@ -75,6 +75,39 @@ class CoachNoteOut(Schema):
     text: str
 
 
+class SegmentOut(Schema):
+    """One line on the scene's timeline; `index` is the turn's index in `turns`."""
+
+    index: int
+    role: str
+    start_s: float
+    end_s: float
+    cut_off: bool
+    response_ms: int | None
+    estimated: bool
+
+
+class SceneFactsOut(Schema):
+    user_lines: int
+    partner_lines: int
+    user_talk_s: float
+    partner_talk_s: float
+    user_share: float
+    partner_cut_off_by_user: int
+    user_cut_off_by_partner: int
+    partner_cut_offs_second_half: int
+    longest_silence_s: float
+    average_response_ms: int | None
+    duration_s: float
+
+
+class TimelineOut(Schema):
+    """Who spoke when (seconds from the scene's first line), and the facts measured from it."""
+
+    facts: SceneFactsOut
+    segments: list[SegmentOut]
+
+
 class SceneSummaryOut(Schema):
     id: str
     status: str
@@ -100,6 +133,7 @@ class SceneOut(SceneSummaryOut):
     coach_notes: list[CoachNoteOut]
     review: dict[str, Any] | None
     turns: list[TurnOut]
+    timeline: TimelineOut
 
 
 class TurnResultOut(Schema):
@@ -181,6 +215,21 @@ def _scene(scene: Any) -> dict[str, Any]:
         "coach_notes": view.coach_notes,
         "review": view.review,
         "turns": [_turn(t) for t in view.transcript],
+        "timeline": {
+            "facts": view.timeline.facts.as_dict(),
+            "segments": [
+                {
+                    "index": seg.index,
+                    "role": seg.role,
+                    "start_s": seg.start_s,
+                    "end_s": seg.end_s,
+                    "cut_off": seg.cut_off,
+                    "response_ms": seg.response_ms,
+                    "estimated": seg.estimated,
+                }
+                for seg in view.timeline.segments
+            ],
+        },
     }
 
 

@@ -1,6 +1,7 @@
 """The one factory for google-genai clients, configured from Django settings.
 
-Settings (all optional; read with defaults so this works before settings exist):
+Settings (all optional; an empty one means its default from improv/gemini_defaults.py, the one
+place defaults are written, which ai4joy/settings.py reads too; works before settings exist):
 
 - `GEMINI_BACKEND` (`emulator`): `vertex` (Application Default Credentials, or `ADK_API_KEY` in
   Vertex express mode), `apikey` (Developer API with `ADK_API_KEY`), or `emulator`.
@@ -31,23 +32,22 @@ from google import genai
 from google.genai import types
 from google.oauth2.credentials import Credentials
 
+from improv.gemini_defaults import DEFAULTS
+
 BACKENDS = ("vertex", "apikey", "emulator")
-DEFAULT_TEXT_MODEL = "gemini-2.5-flash"
 # Vertex's GA native-audio Live model; the Developer API serves Live models as previews.
 DEFAULT_LIVE_MODELS = {
     "vertex": "gemini-live-2.5-flash-native-audio",
     "emulator": "gemini-live-2.5-flash-native-audio",
     "apikey": "gemini-3.1-flash-live-preview",
 }
-# Gemini's pongs have been measured at 8-30 s; websockets' default 20 s timeout kills sessions.
-DEFAULT_PING_INTERVAL_S = 20.0
-DEFAULT_PING_TIMEOUT_S = 60.0
 _RETRY_STATUS_CODES = [408, 429, 500, 502, 503, 504]
 _EMULATOR_PROJECT = "ai4joy-local"
 _EMULATOR_TOKEN = "emulator-access-token"  # not a secret: the emulator takes any token
 
 
-def _setting(name: str, default: Any) -> Any:
+def _setting(name: str, default: Any = None) -> Any:
+    default = DEFAULTS.get(name) if default is None else default
     if not settings.configured:
         return default
     value = getattr(settings, name, default)
@@ -55,18 +55,22 @@ def _setting(name: str, default: Any) -> Any:
 
 
 def backend() -> str:
-    name = str(_setting("GEMINI_BACKEND", "emulator")).lower()
+    name = str(_setting("GEMINI_BACKEND")).lower()
     if name not in BACKENDS:
         raise ImproperlyConfigured(f"GEMINI_BACKEND must be one of {', '.join(BACKENDS)}, not {name!r}")
     return name
 
 
 def text_model() -> str:
-    return str(_setting("GEMINI_TEXT_MODEL", DEFAULT_TEXT_MODEL))
+    return str(_setting("GEMINI_TEXT_MODEL"))
 
 
 def live_model() -> str:
     return str(_setting("GEMINI_LIVE_MODEL", DEFAULT_LIVE_MODELS[backend()]))
+
+
+def voice() -> str:
+    return str(_setting("GEMINI_VOICE"))
 
 
 def live_keepalive_args() -> dict[str, float]:
@@ -75,23 +79,23 @@ def live_keepalive_args() -> dict[str, float]:
     The SDK hands these only to the WebSocket; its REST clients ignore them.
     """
     return {
-        "ping_interval": float(_setting("GEMINI_WS_PING_INTERVAL", DEFAULT_PING_INTERVAL_S)),
-        "ping_timeout": float(_setting("GEMINI_WS_PING_TIMEOUT", DEFAULT_PING_TIMEOUT_S)),
+        "ping_interval": float(_setting("GEMINI_WS_PING_INTERVAL")),
+        "ping_timeout": float(_setting("GEMINI_WS_PING_TIMEOUT")),
     }
 
 
 def retry_options() -> types.HttpRetryOptions:
     return types.HttpRetryOptions(
-        attempts=int(_setting("GEMINI_HTTP_RETRY_ATTEMPTS", 3)),
-        initial_delay=float(_setting("GEMINI_HTTP_RETRY_INITIAL_DELAY_S", 0.5)),
-        max_delay=float(_setting("GEMINI_HTTP_RETRY_MAX_DELAY_S", 8.0)),
+        attempts=int(_setting("GEMINI_HTTP_RETRY_ATTEMPTS")),
+        initial_delay=float(_setting("GEMINI_HTTP_RETRY_INITIAL_DELAY_S")),
+        max_delay=float(_setting("GEMINI_HTTP_RETRY_MAX_DELAY_S")),
         http_status_codes=_RETRY_STATUS_CODES,
     )
 
 
 def _emulator_trust() -> tuple[str, ssl.SSLContext]:
-    url = str(_setting("GEMINI_EMULATOR_URL", ""))
-    ca_file = str(_setting("GEMINI_EMULATOR_CA_FILE", ""))
+    url = str(_setting("GEMINI_EMULATOR_URL"))
+    ca_file = str(_setting("GEMINI_EMULATOR_CA_FILE"))
     if not url or not ca_file:
         raise ImproperlyConfigured(
             "GEMINI_BACKEND=emulator needs GEMINI_EMULATOR_URL and GEMINI_EMULATOR_CA_FILE "
@@ -106,7 +110,7 @@ def _emulator_trust() -> tuple[str, ssl.SSLContext]:
 
 
 def http_options() -> types.HttpOptions:
-    timeout_ms = int(float(_setting("GEMINI_TIMEOUT_S", 20.0)) * 1000)
+    timeout_ms = int(float(_setting("GEMINI_TIMEOUT_S")) * 1000)
     async_args: dict[str, Any] = dict(live_keepalive_args())
     options: dict[str, Any] = {"timeout": timeout_ms, "retry_options": retry_options()}
     if backend() == "emulator":
@@ -123,9 +127,9 @@ def http_options() -> types.HttpOptions:
 def build_client() -> genai.Client:
     """A new client for the configured backend. Prefer `get_client()`."""
     name = backend()
-    api_key = str(_setting("ADK_API_KEY", ""))
-    project = str(_setting("GCP_PROJECT_ID", ""))
-    location = str(_setting("VERTEX_AI_LOCATION", "us-central1"))
+    api_key = str(_setting("ADK_API_KEY"))
+    project = str(_setting("GCP_PROJECT_ID"))
+    location = str(_setting("VERTEX_AI_LOCATION"))
     options = http_options()
     if name == "apikey":
         if not api_key:
@@ -172,7 +176,7 @@ def get_client() -> genai.Client:
     Keyed by the settings it was built from, so `override_settings` in tests (or an emulator
     restarted on a new port) gets a fresh client instead of a stale one.
     """
-    key = tuple(_setting(name, None) for name in _SETTING_NAMES)
+    key = tuple(_setting(name) for name in _SETTING_NAMES)
     with _cache_lock:
         client = _cache.get(key)
         if client is None:

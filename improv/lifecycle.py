@@ -11,14 +11,28 @@ from __future__ import annotations
 
 from django.conf import settings
 
-MC_WELCOME = "mc_welcome"
-GAME_SELECTION = "game_selection"
-SUGGESTION = "suggestion"
-ACTIVE = "active"
-SCENE_COMPLETE = "scene_complete"
-COACHING = "coaching"
-CLOSED = "closed"
-EXPIRED = "expired"
+# The status names live with the records that carry them.
+from improv.store.base import (
+    ACTIVE,
+    CLOSED,
+    COACHING,
+    EXPIRED,
+    GAME_SELECTION,
+    MC_WELCOME,
+    SCENE_COMPLETE,
+    SUGGESTION,
+)
+
+__all__ = [
+    "ACTIVE",
+    "CLOSED",
+    "COACHING",
+    "EXPIRED",
+    "GAME_SELECTION",
+    "MC_WELCOME",
+    "SCENE_COMPLETE",
+    "SUGGESTION",
+]
 
 CHOOSE_GAME_FROM = frozenset({MC_WELCOME, GAME_SELECTION, SUGGESTION})
 SUGGESTION_FROM = frozenset({SUGGESTION})

@@ -17,6 +17,15 @@ def new_id() -> str:
     return secrets.token_hex(16)
 
 
+class GameQuerySet(models.QuerySet["Game"]):
+    def by_slug(self, slug: str) -> Game | None:
+        """The game with this slug, or None (also for an empty slug: a scene without a game)."""
+        return self.filter(slug=slug).first() if slug else None
+
+    def active(self) -> GameQuerySet:
+        return self.filter(is_active=True)
+
+
 class Game(models.Model):
     class Difficulty(models.TextChoices):
         BEGINNER = "beginner", "Beginner"
@@ -41,6 +50,8 @@ class Game(models.Model):
     )
     is_active = models.BooleanField(default=True)
     position = models.PositiveSmallIntegerField(default=0)
+
+    objects = GameQuerySet.as_manager()
 
     class Meta:
         ordering = ["position", "name"]

@@ -12,9 +12,9 @@ from typing import Any, cast
 from django.utils import timezone
 
 from improv import ai, lifecycle, prompts
-from improv.models import Principle
-from improv.selectors import game_by_slug
+from improv.models import Game, Principle
 from improv.store import SceneRecord, TurnRecord, get_store
+from improv.timeline import Facts, facts_for_coach
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def partner_reply(scene: SceneRecord) -> TurnOutcome:
     phase = lifecycle.partner_phase(n)
     principles = principles_all()
     system = prompts.partner_system_instruction(
-        game=game_by_slug(scene.game_slug),
+        game=Game.objects.by_slug(scene.game_slug),
         suggestion=scene.suggestion,
         phase=phase,
         turn_number=n,
@@ -70,7 +70,7 @@ def partner_reply(scene: SceneRecord) -> TurnOutcome:
     schema: type[ai.PartnerTurn] = ai.PartnerTurn
     if lifecycle.coach_note_due(n):
         system += "\n\n" + prompts.coach_note_request(principles, turn_number=n)
-        schema = ai.coach_schemas(principle_slugs(principles))[1]
+        schema = ai.coach_schemas(principle_slugs(principles)).partner_turn
     started = timezone.now()
     reply = ai.generate(purpose="partner", system=system, messages=_history(turns), schema=schema)
     latency_ms = int((timezone.now() - started).total_seconds() * 1000)
@@ -101,12 +101,8 @@ def turn_finish(
     room: dict[str, Any],
     coach: dict[str, Any] | None,
     meta: dict[str, Any],
-    partner_saved: TurnRecord | None = None,
 ) -> TurnOutcome:
-    """Record the partner's answer to user turn `scene.turn_count` and advance the scene.
-
-    `partner_saved`: the caller (the voice relay) already stored the partner's line.
-    """
+    """Record the partner's answer to user turn `scene.turn_count` and advance the scene."""
     store = get_store()
     n = scene.turn_count
     phase = lifecycle.partner_phase(n)
@@ -117,7 +113,7 @@ def turn_finish(
         "mood": str(room["mood"])[:40],
         "turn": n,
     }
-    partner = partner_saved or store.turn_append(
+    partner = store.turn_append(
         scene.id,
         speaker="partner",
         text=partner_text,
@@ -158,18 +154,19 @@ def turn_finish(
     )
 
 
-def review_write(scene: SceneRecord, turns: list[TurnRecord]) -> dict[str, Any]:
+def review_write(scene: SceneRecord, turns: list[TurnRecord], facts: Facts) -> dict[str, Any]:
+    """The coach's full review, grounded in the transcript and the scene's measured facts."""
     principles = principles_all()
     names = {p.slug: p.name for p in principles}
-    schema = ai.coach_schemas(principle_slugs(principles))[3]
+    schema = ai.coach_schemas(principle_slugs(principles)).review
     review = cast(
         "ai.CoachReviewReply",
         ai.generate(
             purpose="review",
             system=prompts.review_system_instruction(
-                principles, game=game_by_slug(scene.game_slug), suggestion=scene.suggestion
+                principles, game=Game.objects.by_slug(scene.game_slug), suggestion=scene.suggestion
             ),
-            messages=[("user", prompts.transcript_text(turns))],
+            messages=[("user", prompts.transcript_text(turns) + "\n\n" + facts_for_coach(facts))],
             schema=schema,
         ),
     )

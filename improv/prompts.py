@@ -129,6 +129,9 @@ def review_system_instruction(
             "Give overall feedback (two or three sentences), up to three strengths and up to three things "
             "to work on, each tied to a principle and to a moment in the scene, and one concrete tip for "
             "the next scene.",
+            "The user message ends with SCENE FACTS the app measured (talk-time share, cut-offs, silences, "
+            "response times). Ground one or two of your notes in them and cite the number, for example "
+            '"you cut your partner off three times in the second half". Do not invent other figures.',
             GUARDRAILS,
         ]
     )

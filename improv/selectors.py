@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.conf import settings
-from django.utils import timezone
-
 from improv import lifecycle
 from improv.errors import SceneMissing
+from improv.expiry import scene_fresh
 from improv.models import AudienceArchetype, Game, Principle
 from improv.store import SceneNotFound, SceneRecord, TurnRecord, get_store
+from improv.timeline import Timeline, scene_timeline
 
 
 def games_list() -> list[Game]:
-    return list(Game.objects.filter(is_active=True))
-
-
-def game_by_slug(slug: str) -> Game | None:
-    if not slug:
-        return None
-    return Game.objects.filter(slug=slug).first()
+    return list(Game.objects.active())
 
 
 def principles_list() -> list[Principle]:
@@ -37,14 +29,6 @@ def archetypes_list() -> list[AudienceArchetype]:
     return list(AudienceArchetype.objects.all())
 
 
-def idle_cutoff(now: dt.datetime | None = None) -> dt.datetime:
-    return (now or timezone.now()) - dt.timedelta(minutes=int(settings.IMPROV_IDLE_EXPIRY_MINUTES))
-
-
-def scene_is_stale(scene: SceneRecord, now: dt.datetime | None = None) -> bool:
-    return scene.is_open and scene.last_activity_at is not None and scene.last_activity_at < idle_cutoff(now)
-
-
 def scene_for_user(*, scene_id: str, user: Any) -> SceneRecord:
     """The player's own scene, expired first if it sat idle too long. Others' scenes do not exist."""
     store = get_store()
@@ -54,11 +38,7 @@ def scene_for_user(*, scene_id: str, user: Any) -> SceneRecord:
         raise SceneMissing("No such scene.") from None
     if scene.user_id != getattr(user, "pk", None):
         raise SceneMissing("No such scene.")
-    if scene_is_stale(scene):
-        from improv.services import scene_expire  # writes live in services
-
-        scene = scene_expire(scene=scene)
-    return scene
+    return scene_fresh(scene)
 
 
 # Deeper than any history can go (55 years at the daily limit), and inside what every store accepts:
@@ -68,12 +48,10 @@ HISTORY_MAX_OFFSET = 1_000_000
 
 def scenes_history(*, user: Any, limit: int = 20, offset: int = 0) -> list[SceneRecord]:
     """Newest first; scenes that sat idle too long are expired on the way out (lazy expiry)."""
-    from improv.services import scene_expire
-
     if offset > HISTORY_MAX_OFFSET:
         return []
     scenes = get_store().scenes_for_user(user.pk, limit=limit, offset=offset)
-    return [scene_expire(scene=s) if scene_is_stale(s) else s for s in scenes]
+    return [scene_fresh(s) for s in scenes]
 
 
 def pending_reply(turns: list[TurnRecord]) -> bool:
@@ -99,6 +77,7 @@ class SceneView:
     pending_reply: bool
     turns_total: int
     status_label: str
+    timeline: Timeline
     actions: set[str] = field(default_factory=set)
 
     @property
@@ -137,7 +116,7 @@ def scene_view(scene: SceneRecord) -> SceneView:
     pending = scene.status == lifecycle.ACTIVE and pending_reply(turns)
     return SceneView(
         scene=scene,
-        game=game_by_slug(scene.game_slug),
+        game=Game.objects.by_slug(scene.game_slug),
         transcript=transcript,
         coach_notes=notes,
         room=scene.state.get("room"),
@@ -147,6 +126,7 @@ def scene_view(scene: SceneRecord) -> SceneView:
         pending_reply=pending,
         turns_total=lifecycle.scene_turns(),
         status_label=lifecycle.STATUS_LABELS.get(scene.status, scene.status),
+        timeline=scene_timeline(turns),
         actions=_actions(scene, pending),
     )
 

@@ -16,11 +16,13 @@ from django.utils import timezone
 
 from improv import ai, lifecycle, prompts
 from improv.errors import LimitReached, UnknownGame, WrongState
+from improv.expiry import scene_expire, scenes_expire_stale
 from improv.guard import clean_line
-from improv.models import AudienceArchetype
+from improv.models import AudienceArchetype, Game
 from improv.play import TurnOutcome, partner_reply, review_write
-from improv.selectors import game_by_slug, idle_cutoff, pending_reply, scene_for_user
+from improv.selectors import pending_reply, scene_for_user
 from improv.store import SceneRecord, get_store
+from improv.timeline import scene_timeline, shape
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +32,7 @@ log = logging.getLogger(__name__)
 
 def scene_start(*, user: Any, game_slug: str = "") -> SceneRecord:
     """A new scene: the MC welcomes the player; with a game it goes straight to the suggestion."""
-    game = game_by_slug(game_slug) if game_slug else None
+    game = Game.objects.by_slug(game_slug) if game_slug else None
     if game_slug and (game is None or not game.is_active):
         raise UnknownGame(f"There is no game called {game_slug!r}.")
     scenes_expire_stale()
@@ -62,7 +64,7 @@ def scene_start(*, user: Any, game_slug: str = "") -> SceneRecord:
 def scene_choose_game(*, user: Any, scene_id: str, game_slug: str) -> SceneRecord:
     scene = scene_for_user(scene_id=scene_id, user=user)
     _require(scene, lifecycle.CHOOSE_GAME_FROM, "choose a game")
-    game = game_by_slug(game_slug)
+    game = Game.objects.by_slug(game_slug)
     if game is None or not game.is_active:
         raise UnknownGame(f"There is no game called {game_slug!r}.")
     store = get_store()
@@ -79,7 +81,7 @@ def scene_take_suggestion(*, user: Any, scene_id: str) -> SceneRecord:
     """A simulated audience member shouts the suggestion (never the player), and the scene starts."""
     scene = scene_for_user(scene_id=scene_id, user=user)
     _require(scene, lifecycle.SUGGESTION_FROM, "take a suggestion")
-    game = game_by_slug(scene.game_slug)
+    game = Game.objects.by_slug(scene.game_slug)
     archetype = random.choice(list(AudienceArchetype.objects.all()) or [None])
     name = archetype.name if archetype else "the audience"
     style = archetype.suggestion_style if archetype else "anything playable"
@@ -119,26 +121,15 @@ def scene_end(*, user: Any, scene_id: str) -> SceneRecord:
     if scene.status != lifecycle.COACHING:
         scene = store.scene_update(scene.id, status=lifecycle.COACHING)
     turns = store.turns_list(scene.id)
-    review = review_write(scene, turns) if any(t.speaker == "user" for t in turns) else None
+    timeline = scene_timeline(turns)
+    review = review_write(scene, turns, timeline.facts) if any(t.speaker == "user" for t in turns) else None
     log.info("scene closed", extra={"event": "scene_closed", "scene_id": scene.id, "turns": scene.turn_count})
     return store.scene_update(
-        scene.id, status=lifecycle.CLOSED, ended_at=timezone.now(), state={**scene.state, "review": review}
+        scene.id,
+        status=lifecycle.CLOSED,
+        ended_at=timezone.now(),
+        state={**scene.state, "review": review, "shape": shape(timeline)},
     )
-
-
-def scene_expire(*, scene: SceneRecord) -> SceneRecord:
-    if not scene.is_open:
-        return scene
-    log.info("scene expired", extra={"event": "scene_expired", "scene_id": scene.id})
-    return get_store().scene_update(scene.id, status=lifecycle.EXPIRED, ended_at=timezone.now())
-
-
-def scenes_expire_stale(*, now: dt.datetime | None = None, limit: int = 500) -> int:
-    """Expire every open scene idle for longer than IMPROV_IDLE_EXPIRY_MINUTES (command + lazily)."""
-    stale = get_store().scenes_stale(idle_cutoff(now), limit=limit)
-    for scene in stale:
-        scene_expire(scene=scene)
-    return len(stale)
 
 
 def _require(scene: SceneRecord, allowed: frozenset[str], action: str) -> None:
@@ -175,12 +166,8 @@ def turn_retry(*, user: Any, scene_id: str) -> TurnOutcome:
     return partner_reply(scene)
 
 
-# The voice path's entry points live in their own module; re-exported so callers use services.
-from improv.voice_turns import avoice_turn_record, voice_turn_record  # noqa: E402
-
 __all__ = [
     "TurnOutcome",
-    "avoice_turn_record",
     "scene_choose_game",
     "scene_end",
     "scene_expire",
@@ -189,5 +176,4 @@ __all__ = [
     "scenes_expire_stale",
     "turn_retry",
     "turn_text_record",
-    "voice_turn_record",
 ]

@@ -1,71 +1,104 @@
-"""The voice path's hook, called once per completed voice exchange (never per audio frame).
+"""The one write path of a voice turn, called by the voice relay once per completed exchange
+(never per audio frame).
 
-It advances the scene exactly like a text turn (turn count, partner phase, room vibe, coach
-notes at turn 5 and every 5th turn, scene_complete at the last turn) and returns a TurnOutcome
-whose `room` and `coach` the relay sends to the browser.
+While the scene is `active` it saves the turn's lines and advances the scene exactly
+like a text turn (turn count, partner phase, room vibe, coach notes at turn 5 and every 5th
+turn, scene_complete at the last turn) and returns a TurnOutcome whose `room` and `coach` the
+relay sends to the browser.
 
-- `voice_turn_record` (sync): deterministic rules (improv.room_rules) for the room and the coach
-  note. DB writes only, no model call, so it is safe behind `sync_to_async` in a consumer.
-- `avoice_turn_record` (async): ONE generate_content per completed turn (room vibe, plus the
-  coach note when one is due), falling back to the same rules if the model is unavailable.
+- `avoice_turn_record` (async, the relay's): ONE generate_content per completed turn (room vibe,
+  plus the coach note when one is due), falling back to the rules if the model is unavailable.
+  Store calls cross through `improv.store.store_call` (database_sync_to_async), as everywhere
+  on the voice path.
+- `voice_turn_record` (sync): the same writes with the deterministic rules (improv.room_rules)
+  only, no model call.
 
-If the relay already stored the exchange (the newest user and partner turns are these texts, in
-voice mode), they are not stored twice; otherwise they are stored here. Outside the `active`
-status nothing advances: the outcome has `room=None` (and `scene_complete=True` once the scene
-is over), and nothing is raised, so a live relay keeps running. Another user's scene (when
-`user_id` is given) raises SceneMissing.
+Only an `active` scene takes voice lines: outside it nothing is saved or advanced (the outcome
+has `room=None`, and `scene_complete=True` once the scene is over), and nothing is raised, so a
+live relay keeps running. The partner speaking on its own (no user line) is saved and counts
+nothing. The user's line is saved before the model is asked; the partner's with the turn's
+result (turn, phase, room), as for text turns.
+Another user's scene (when `user_id` is given) raises SceneMissing before anything is written.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
-
-from asgiref.sync import sync_to_async
 
 from improv import ai, lifecycle, prompts, room_rules
 from improv.errors import GeminiUnavailable, SceneMissing
 from improv.play import TurnOutcome, coach_dict, principle_slugs, principles_all, turn_finish
-from improv.store import SceneNotFound, SceneRecord, TurnRecord, get_store
+from improv.store import SceneRecord, TurnRecord, get_store, store_call
 
 log = logging.getLogger(__name__)
 
 _MAX_VOICE_CHARS = 4000  # a long monologue is kept, but bounded
 
 
+def _line(text: str) -> str:
+    """A line as stored: as transcribed (the browser showed it so), trimmed and bounded."""
+    return (text or "").strip()[:_MAX_VOICE_CHARS]
+
+
 def _norm(text: str) -> str:
-    return " ".join((text or "").split())[:_MAX_VOICE_CHARS]
+    """A line as the prompts and rules read it: whitespace collapsed."""
+    return " ".join(text.split())
 
 
+@dataclass(frozen=True)
+class _Exchange:
+    """One voice exchange as said, and what to store with each line."""
+
+    user_text: str
+    partner_text: str
+    user_meta: dict[str, Any]
+    partner_meta: dict[str, Any]
+    interrupted: bool
+
+
+@dataclass(frozen=True)
 class _Prepared:
-    def __init__(self, scene: SceneRecord, turns: list[TurnRecord], partner_saved: TurnRecord | None) -> None:
-        self.scene, self.turns, self.partner_saved = scene, turns, partner_saved
+    scene: SceneRecord  # after the user's line was saved
+    turns: list[TurnRecord]
 
 
-def _already_saved(
-    turns: list[TurnRecord], user_text: str, partner_text: str
-) -> tuple[bool, TurnRecord | None]:
-    tail = [t for t in turns if t.speaker in ("user", "partner")][-2:]
-    users = [t for t in tail if t.speaker == "user"]
-    if not users or _norm(users[-1].text) != user_text or users[-1].mode != "voice":
-        return False, None
-    partner = tail[-1] if tail[-1].speaker == "partner" and _norm(tail[-1].text) == partner_text else None
-    return (partner is not None or not partner_text), partner
+def _exchange(
+    user_text: str,
+    partner_text: str,
+    *,
+    meta: dict[str, Any] | None,
+    user_meta: dict[str, Any] | None,
+    partner_meta: dict[str, Any] | None,
+    latency_ms: int | None,
+    interrupted: bool | None,
+) -> _Exchange:
+    common = dict(meta or {})
+    if latency_ms is not None:
+        common["latency_ms"] = int(latency_ms)
+    if interrupted:
+        common["interrupted"] = True
+    return _Exchange(
+        user_text=_line(user_text),
+        partner_text=_line(partner_text),
+        # The relay's own meta for the user's line is all it gets (latency and interruption
+        # belong to the partner's); without one, the line gets the common meta.
+        user_meta={**(meta or {}), **user_meta} if user_meta is not None else common,
+        partner_meta={**common, **(partner_meta or {})},
+        interrupted=bool(interrupted),
+    )
 
 
-def _prepare(
-    scene_id: str, user_id: int | None, user_text: str, partner_text: str, meta: dict[str, Any]
-) -> _Prepared | TurnOutcome:
+def _save_lines(scene_id: str, user_id: int | None, said: _Exchange) -> _Prepared | TurnOutcome:
+    """Store what was said; return what advancing needs, or the outcome when nothing advances."""
     store = get_store()
-    try:
-        scene = store.scene_get(scene_id)
-    except SceneNotFound:
-        raise SceneMissing("No such scene.") from None
+    scene = store.scene_get(scene_id)  # SceneNotFound (a StoreError): the relay logs it unsaved
     if user_id is not None and scene.user_id != user_id:
         raise SceneMissing("No such scene.")
     if scene.status != lifecycle.ACTIVE:
-        # Talk before the suggestion or after the last turn advances nothing; saying so (instead
-        # of raising) keeps a live voice relay running. The relay's own transcript rows stay.
+        # Talk before the suggestion or after the last turn is not part of the scene: nothing is
+        # saved or advanced; saying so (instead of raising) keeps a live voice relay running.
         return TurnOutcome(
             scene_id=scene.id,
             turn_number=scene.turn_count,
@@ -75,19 +108,16 @@ def _prepare(
             scene_complete=scene.status in (lifecycle.SCENE_COMPLETE, lifecycle.COACHING),
             room=None,
         )
-    turns = store.turns_list(scene.id)
-    if not user_text:
+    if not said.user_text:
         # The partner spoke on its own (an opening line, say): keep it, count nothing.
         partner = None
-        if partner_text and not (
-            turns and turns[-1].speaker == "partner" and _norm(turns[-1].text) == partner_text
-        ):
+        if said.partner_text:
             partner = store.turn_append(
                 scene.id,
                 speaker="partner",
-                text=partner_text,
+                text=said.partner_text,
                 mode="voice",
-                meta={**meta, "turn": scene.turn_count},
+                meta={**said.partner_meta, "turn": scene.turn_count},
             )
         return TurnOutcome(
             scene_id=scene.id,
@@ -99,18 +129,19 @@ def _prepare(
             room=scene.state.get("room"),
             partner=partner,
         )
-    saved, partner_saved = _already_saved(turns, user_text, partner_text)
-    if not saved:
-        store.turn_append(scene.id, speaker="user", text=user_text, mode="voice", meta=meta)
-        scene = store.scene_get(scene.id)
-        turns = store.turns_list(scene.id)
-    return _Prepared(scene, turns, partner_saved)
+    store.turn_append(scene.id, speaker="user", text=said.user_text, mode="voice", meta=said.user_meta)
+    # The partner's line is saved by turn_finish, with the turn, phase and room it belongs to.
+    scene = store.scene_get(scene.id)
+    return _Prepared(scene, store.turns_list(scene.id))
 
 
-def _rules(prep: _Prepared, user_text: str, partner_text: str, interrupted: bool) -> tuple[dict, dict | None]:
+def _rules(prep: _Prepared, said: _Exchange) -> tuple[dict, dict | None]:
     scene = prep.scene
     room = room_rules.room_from_exchange(
-        user_text, partner_text, previous=scene.state.get("room"), interrupted=interrupted
+        _norm(said.user_text),
+        _norm(said.partner_text),
+        previous=scene.state.get("room"),
+        interrupted=said.interrupted,
     )
     coach = None
     if lifecycle.coach_note_due(scene.turn_count):
@@ -119,40 +150,26 @@ def _rules(prep: _Prepared, user_text: str, partner_text: str, interrupted: bool
     return room, coach
 
 
-def _request(
-    scene: SceneRecord, user_text: str, partner_text: str
-) -> tuple[str, list[tuple[str, str]], type[ai.RoomOnly]]:
+def _request(scene: SceneRecord, said: _Exchange) -> tuple[str, list[tuple[str, str]], type[ai.RoomOnly]]:
     n = scene.turn_count
     system = prompts.room_system_instruction(suggestion=scene.suggestion, phase=lifecycle.partner_phase(n))
     schema: type[ai.RoomOnly] = ai.RoomOnly
     if lifecycle.coach_note_due(n):
         principles = principles_all()
         system += "\n\n" + prompts.coach_note_request(principles, turn_number=n)
-        schema = ai.coach_schemas(principle_slugs(principles))[2]
-    return system, [("user", f"PLAYER: {user_text}\nPARTNER: {partner_text}")], schema
+        schema = ai.coach_schemas(principle_slugs(principles)).room
+    return system, [("user", f"PLAYER: {_norm(said.user_text)}\nPARTNER: {_norm(said.partner_text)}")], schema
 
 
-def _finish(
-    prep: _Prepared, partner_text: str, meta: dict[str, Any], room: dict, coach: dict | None, source: str
-) -> TurnOutcome:
+def _finish(prep: _Prepared, said: _Exchange, room: dict, coach: dict | None, source: str) -> TurnOutcome:
     return turn_finish(
         prep.scene,
-        partner_text=partner_text or "…",
+        partner_text=said.partner_text or "…",
         mode="voice",
         room=room,
         coach=coach,
-        meta={**meta, "room_source": source},
-        partner_saved=prep.partner_saved,
+        meta={**said.partner_meta, "room_source": source},
     )
-
-
-def _meta(meta: dict[str, Any] | None, latency_ms: int | None, interrupted: bool | None) -> dict[str, Any]:
-    out = dict(meta or {})
-    if latency_ms is not None:
-        out["latency_ms"] = int(latency_ms)
-    if interrupted:
-        out["interrupted"] = True
-    return out
 
 
 def voice_turn_record(
@@ -161,17 +178,26 @@ def voice_turn_record(
     user_text: str,
     partner_text: str,
     meta: dict[str, Any] | None = None,
+    user_meta: dict[str, Any] | None = None,
+    partner_meta: dict[str, Any] | None = None,
     user_id: int | None = None,
     latency_ms: int | None = None,
     interrupted: bool | None = None,
 ) -> TurnOutcome:
-    meta = _meta(meta, latency_ms, interrupted)
-    user_text, partner_text = _norm(user_text), _norm(partner_text)
-    prep = _prepare(scene_id, user_id, user_text, partner_text, meta)
+    said = _exchange(
+        user_text,
+        partner_text,
+        meta=meta,
+        user_meta=user_meta,
+        partner_meta=partner_meta,
+        latency_ms=latency_ms,
+        interrupted=interrupted,
+    )
+    prep = _save_lines(scene_id, user_id, said)
     if isinstance(prep, TurnOutcome):
         return prep
-    room, coach = _rules(prep, user_text, partner_text, bool(interrupted))
-    return _finish(prep, partner_text, meta, room, coach, "rules")
+    room, coach = _rules(prep, said)
+    return _finish(prep, said, room, coach, "rules")
 
 
 async def avoice_turn_record(
@@ -180,21 +206,30 @@ async def avoice_turn_record(
     user_text: str,
     partner_text: str,
     meta: dict[str, Any] | None = None,
+    user_meta: dict[str, Any] | None = None,
+    partner_meta: dict[str, Any] | None = None,
     user_id: int | None = None,
     latency_ms: int | None = None,
     interrupted: bool | None = None,
 ) -> TurnOutcome:
-    meta = _meta(meta, latency_ms, interrupted)
-    user_text, partner_text = _norm(user_text), _norm(partner_text)
-    prep = await sync_to_async(_prepare)(scene_id, user_id, user_text, partner_text, meta)
+    said = _exchange(
+        user_text,
+        partner_text,
+        meta=meta,
+        user_meta=user_meta,
+        partner_meta=partner_meta,
+        latency_ms=latency_ms,
+        interrupted=interrupted,
+    )
+    prep = await store_call(_save_lines)(scene_id, user_id, said)
     if isinstance(prep, TurnOutcome):
         return prep
-    system, messages, schema = await sync_to_async(_request)(prep.scene, user_text, partner_text)
+    system, messages, schema = await store_call(_request)(prep.scene, said)
     try:
         reply = await ai.agenerate(purpose="voice_room", system=system, messages=messages, schema=schema)
     except GeminiUnavailable:
-        room, coach = await sync_to_async(_rules)(prep, user_text, partner_text, bool(interrupted))
-        return await sync_to_async(_finish)(prep, partner_text, meta, room, coach, "rules")
+        room, coach = await store_call(_rules)(prep, said)
+        return await store_call(_finish)(prep, said, room, coach, "rules")
     note = getattr(reply, "coach", None)
     coach = coach_dict(note) if note else None
-    return await sync_to_async(_finish)(prep, partner_text, meta, reply.room.model_dump(), coach, "model")
+    return await store_call(_finish)(prep, said, reply.room.model_dump(), coach, "model")

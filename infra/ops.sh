@@ -85,9 +85,15 @@ cmd_maintenance() {
       ;;
     off)
       if [[ -z "${revision}" ]]; then
-        revision="$(query "PREVIOUS_REVISION" run revisions list "--service=${svc}" "--region=${REGION}" \
-          --sort-by=~metadata.creationTimestamp '--format=value(metadata.name,spec.containers[0].image)' \
-          | awk -v img="${MAINTENANCE_IMAGE}" '$2 != img && index($2, img "@") != 1 {print $1; exit}')"
+        # The listing is read whole first and parsed after: a reader that stops at the first
+        # match (awk '{...; exit}') closes the pipe while gcloud may still be writing, and
+        # under pipefail that fails the command whenever the listing is long.
+        local listing
+        listing="$(query "PREVIOUS_REVISION" run revisions list "--service=${svc}" "--region=${REGION}" \
+          --sort-by=~metadata.creationTimestamp '--format=value(metadata.name,spec.containers[0].image)')" \
+          || die "could not list the revisions of ${svc}"
+        revision="$(awk -v img="${MAINTENANCE_IMAGE}" \
+          'found == 0 && $2 != img && index($2, img "@") != 1 {print $1; found = 1}' <<<"${listing}")"
         [[ "${DRY_RUN}" != 1 ]] || revision="PREVIOUS_REVISION"
       fi
       [[ -n "${revision}" ]] || die "no revision without the maintenance image found; pass REVISION"

@@ -29,7 +29,10 @@ from channels.generic.websocket import AsyncWebsocketConsumer  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
-from audio.drain import DRAIN_REASON, RETRY_AFTER_MS, instance_name, process_group_name  # noqa: E402
+from audio.drain import RETRY_AFTER_MS, instance_name, process_group_name  # noqa: E402
+from audio.protocol import CloseReason  # noqa: E402
+
+DRAIN_REASON = CloseReason.SERVER_RESTART.value
 
 SERVER_RESTART = 4012
 

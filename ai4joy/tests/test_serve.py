@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import signal
 import socket
 import statistics
 import time
@@ -18,9 +20,10 @@ from urllib.parse import urlencode
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from ai4joy.serve import DEFAULT_APP, MAX_MESSAGE_BYTES, daphne_args
+from ai4joy.serve import CLOUD_RUN_GRACE_S, DEFAULT_APP, MAX_MESSAGE_BYTES, binds_itself, daphne_args
+from ai4joy.supervise import STARTUP_S, ConfigError, process_count
 from ai4joy.tests.serving import (
     ServerProcess,
     base_env,
@@ -269,3 +272,105 @@ async def test_fifty_sockets_drain_together(serve, records_file, capsys):
               f"drain {server.events('server_drain_finished')[0]['duration_s']}s")
     with contextlib.suppress(Exception):
         await asyncio.gather(*(ws.close() for ws in clients))
+
+
+# --- one process per vCPU -------------------------------------------------------------------
+IN_MEMORY = "channels.layers.InMemoryChannelLayer"
+REDIS = "channels_redis.core.RedisChannelLayer"
+
+
+def test_process_count_defaults_to_the_cpus_and_env_overrides_it():
+    assert process_count({}, REDIS)[0] == len(os.sched_getaffinity(0))
+    assert process_count({"WEB_CONCURRENCY": "3"}, REDIS) == (3, "3 from WEB_CONCURRENCY")
+    assert process_count({"SERVE_PROCESSES": "2", "WEB_CONCURRENCY": "3"}, REDIS)[0] == 2
+
+
+def test_the_in_memory_channel_layer_keeps_one_process_and_says_why():
+    count, why = process_count({"SERVE_PROCESSES": "4"}, IN_MEMORY)
+    assert count == 1
+    assert "REDIS_URL" in why and "4" in why
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "two", "1.5"])
+def test_a_bad_process_count_is_a_clear_error(bad):
+    with pytest.raises(ConfigError, match="SERVE_PROCESSES"):
+        process_count({"SERVE_PROCESSES": bad}, REDIS)
+
+
+def test_a_child_listens_only_on_the_socket_it_was_given():
+    args = daphne_args(["--fd", "5"], {"HOST": "0.0.0.0", "PORT": "8080"})
+    assert "--bind" not in args and "--port" not in args
+    assert binds_itself(["--fd", "5"]) and binds_itself(["--port=9000"]) and not binds_itself(["-v", "2"])
+
+
+def redis_env() -> dict[str, str]:
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
+    except OSError:
+        pytest.skip("needs Redis at 127.0.0.1:6379")
+    return {"REDIS_URL": "redis://127.0.0.1:6379/0", "CHANNEL_PREFIX": f"t{uuid.uuid4().hex[:10]}"}
+
+
+async def clients_on_every_process(server: ServerProcess, processes: int, prefix: str,
+                                   at_least: int) -> dict[str, tuple[ClientConnection, int]]:
+    """Opens sockets until every process serves some (the kernel picks one per connection)."""
+    opened: dict[str, tuple[ClientConnection, int]] = {}
+    for i in range(60):
+        conn_id = f"{prefix}{i}"
+        ws = await connect(f"{server.ws_base}/ws/audio/scene?id={conn_id}", origin=server.origin,
+                           open_timeout=10)
+        opened[conn_id] = (ws, (await next_of_type(ws, "ready", timeout=5))["pid"])
+        if len(opened) >= at_least and len({pid for _, pid in opened.values()}) == processes:
+            return opened
+    raise AssertionError(f"60 connections reached only pids {sorted({p for _, p in opened.values()})}")
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+async def test_several_processes_share_the_port_and_all_drain_on_one_sigterm(serve, records_file, processes):
+    server = serve(DRAIN_TIMEOUT="8", SERVE_PROCESSES=str(processes), **redis_env())
+    opened = await clients_on_every_process(server, processes, "m", at_least=6)
+    pids = {pid for _, pid in opened.values()}
+    assert (server.process.pid in pids) == (processes == 1)  # a parent of several only supervises
+
+    sent = time.monotonic()
+    server.sigterm()
+    results = await asyncio.gather(*(until_closed(ws, sent, timeout=3) for ws, _ in opened.values()))
+    for seen in results:
+        assert seen["reconnect"] is not None and seen["reconnect"]["reason"] == "server_restart"
+        assert (seen["code"], seen["reason"]) == (CloseCode.SERVER_RESTART, "server restarting")
+    assert server.wait_exit(within=CLOUD_RUN_GRACE_S) == 0
+
+    records = read_records(records_file)
+    assert {i: r["reason"] for i, r in by_event(records, "finalised").items()} == dict.fromkeys(
+        opened, "server_restart")
+    finished = server.events("server_drain_finished")
+    assert len(finished) == processes  # one drain per process
+    assert sum(f["instances"] for f in finished) == len(opened)
+    # Not asserted: "cancelled". With several sockets in one process on Redis, one application
+    # instance may outlive its finished consumer (channels_redis's shared receive), so the
+    # drain's final cancel ends it; every record above is already saved by then.
+
+
+async def test_a_process_that_dies_is_replaced_and_the_port_keeps_serving(serve):
+    server = serve(DRAIN_TIMEOUT="8", SERVE_PROCESSES="2", **redis_env())
+    opened = await clients_on_every_process(server, 2, "d", at_least=2)
+    victim_ws, victim = next(iter(opened.values()))
+    await asyncio.sleep(STARTUP_S)  # past start-up: a later death is a crash, not a bad config
+    os.kill(victim, signal.SIGKILL)
+    await until_closed(victim_ws, time.monotonic(), timeout=5)
+
+    # The replacement takes a few seconds to import Django; meanwhile its socket's connections wait.
+    pids: set[int] = set()
+    deadline = time.monotonic() + 30
+    while len(pids - {victim}) < 2:
+        assert time.monotonic() < deadline, f"only {pids} served the port after the crash"
+        # A connection the kernel queued on the dead process's socket is reset: try again.
+        with contextlib.suppress(OSError, TimeoutError, InvalidHandshake, ConnectionClosed):
+            ws = await connect(f"{server.ws_base}/ws/audio/scene?id=after{len(pids)}", origin=server.origin,
+                               open_timeout=10)
+            pids.add((await next_of_type(ws, "ready", timeout=5))["pid"])
+            await ws.close()
+    assert victim not in pids
+    server.sigterm()
+    assert server.wait_exit(within=CLOUD_RUN_GRACE_S) == 0
+    assert server.events("server_process_exited")[0]["code"] == -signal.SIGKILL

@@ -6,6 +6,7 @@ import json
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 
 from audio.protocol import CloseCode
 from audio.tests.conftest import Received, is_type, receive_until, speak_turn
@@ -44,7 +45,7 @@ async def test_voice_turn_round_trip_saves_turns_and_counts(open_voice, scene, v
     assert got.close_code == CloseCode.NORMAL
 
     store = get_store()
-    turns = await store.aturns_list(scene.id)
+    turns = await database_sync_to_async(store.turns_list)(scene.id)
     voice = [(t.speaker, t.mode) for t in turns if t.mode == "voice"]
     assert ("user", "voice") in voice and ("partner", "voice") in voice
     partner = next(t for t in turns if t.speaker == "partner" and t.mode == "voice")
@@ -102,7 +103,7 @@ async def test_handshake_rejections_say_why_then_close(case, make_user, client, 
         cookie = await sync_to_async(cookie_for)(client, other)
         expected = ("not_your_scene", CloseCode.FORBIDDEN)
     elif case == "closed_scene":
-        await store.ascene_update(scene.id, status="closed")
+        await database_sync_to_async(store.scene_update)(scene.id, status="closed")
         expected = ("scene_closed", CloseCode.SCENE_UNAVAILABLE)
     elif case == "unknown_scene":
         scene_id, expected = "no-such-scene", ("scene_not_found", CloseCode.SCENE_UNAVAILABLE)

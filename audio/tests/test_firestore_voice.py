@@ -1,6 +1,6 @@
 """A voice turn with SESSION_STORE=firestore: the real consumer and SDK against the Gemini
 emulator, with scenes, turns and audio-session records in the official Firestore emulator
-(the consumer awaits the adapter's native AsyncClient methods)."""
+(the consumer calls the sync adapter through database_sync_to_async)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from google.cloud import firestore
 
 from audio.protocol import CloseCode
@@ -39,7 +40,7 @@ async def test_voice_turn_round_trip_on_firestore(
     got = await receive_until(comm, lambda m: False, timeout=5)
     assert got.close_code == CloseCode.NORMAL
 
-    turns = await firestore_store.aturns_list(fs_scene.id)
+    turns = await database_sync_to_async(firestore_store.turns_list)(fs_scene.id)
     assert [t.index for t in turns] == list(range(1, len(turns) + 1))
     partner = [t for t in turns if t.speaker == "partner" and t.mode == "voice"]
     assert partner and partner[0].text == finals["partner"] and "latency_ms" in partner[0].meta
@@ -65,7 +66,9 @@ async def test_unknown_or_closed_scene_is_refused_on_firestore(firestore_store, 
 
     scene_id = "no-such-scene"
     if case == "closed_scene":
-        scene_id = (await firestore_store.ascene_update(fs_scene.id, status="closed")).id
+        scene_id = (
+            await database_sync_to_async(firestore_store.scene_update)(fs_scene.id, status="closed")
+        ).id
     comm = communicator(scene_id, voice_cookie)
     connected, _ = await comm.connect(timeout=5)
     assert connected  # accepted, so the browser can read the reason and the code

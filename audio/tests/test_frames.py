@@ -14,6 +14,7 @@ import random
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 
 from audio.protocol import MAX_FRAME_BYTES, MAX_TEXT_CHARS, CloseCode
 from audio.tests.conftest import is_type, receive_until
@@ -69,7 +70,7 @@ async def _end_and_check(comm, scene_id: str, *, bytes_in: int) -> None:
     await comm.send_to(text_data=json.dumps({"type": "end"}))
     got = await receive_until(comm, lambda m: False, timeout=10)
     assert got.close_code == CloseCode.NORMAL
-    assert await get_store().aturns_list(scene_id) == []  # no turn from garbage
+    assert await database_sync_to_async(get_store().turns_list)(scene_id) == []  # no turn from garbage
     record = await _record(scene_id)
     assert (record.status, record.close_reason) == ("ended", "client_close")
     assert record.bytes_in == bytes_in and record.turns == 0  # nothing refused went upstream
@@ -130,7 +131,7 @@ async def test_five_malformed_in_a_row_close_4000(open_voice, scene, voice_cooki
     codes = [e["code"] for e in got.of("error")]
     assert codes == ["bad_message", "bad_message", "unknown_type", "bad_message", "protocol_error"]
     assert got.close_code == CloseCode.PROTOCOL_ERROR
-    assert await get_store().aturns_list(scene.id) == []
+    assert await database_sync_to_async(get_store().turns_list)(scene.id) == []
     record = await _record(scene.id)
     assert (record.status, record.close_reason, record.bytes_in) == ("ended", "protocol_error", 0)
 
@@ -153,6 +154,6 @@ async def test_an_oversize_frame_closes_4013(open_voice, scene, voice_cookie, fr
     error = got.of("error")[-1]
     assert error["code"] == "too_big" and str(MAX_FRAME_BYTES) in error["message"]
     assert got.close_code == CloseCode.TOO_BIG
-    assert await get_store().aturns_list(scene.id) == []
+    assert await database_sync_to_async(get_store().turns_list)(scene.id) == []
     record = await _record(scene.id)
     assert (record.status, record.close_reason, record.bytes_in) == ("ended", "too_big", 0)

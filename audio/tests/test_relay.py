@@ -7,6 +7,7 @@ import json
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
 from audio.drain import drain_event, process_group_name
@@ -138,7 +139,7 @@ async def test_rollback_closes_4014_and_an_eligible_user_stays(open_voice, scene
 
 
 async def test_admin_end_session(open_voice, scene, voice_cookie, voice_user):
-    from flags.services import audio_session_end
+    from audio.services import audio_session_end
 
     comm = await open_voice(scene.id, voice_cookie)
     await receive_until(comm, is_type("ready"), timeout=10)
@@ -192,5 +193,5 @@ async def test_room_and_coach_follow_voice_turns(open_voice, scene, voice_cookie
     await receive_until(comm, is_type("room"), timeout=30, into=got)
     room = got.of("room")[0]
     assert set(room) == {"type", "energy", "engagement", "mood"} and room["mood"]
-    scene_now = await get_store().ascene_get(scene.id)
+    scene_now = await database_sync_to_async(get_store().scene_get)(scene.id)
     assert scene_now.turn_count == 1

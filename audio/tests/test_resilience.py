@@ -13,6 +13,7 @@ import asyncio
 import json
 
 import pytest
+from channels.db import database_sync_to_async
 
 from audio.protocol import CloseCode
 from audio.tests.conftest import Received, is_type, receive_until, speak_turn
@@ -97,7 +98,11 @@ async def test_scene_survives_three_go_aways_and_a_1011(open_voice, scene, voice
     end = await receive_until(comm, lambda m: False, timeout=10)
     assert end.close_code == CloseCode.NORMAL  # the first close the browser saw
 
-    saved = [(t.speaker, t.text) for t in await get_store().aturns_list(scene.id) if t.mode == "voice"]
+    saved = [
+        (t.speaker, t.text)
+        for t in await database_sync_to_async(get_store().turns_list)(scene.id)
+        if t.mode == "voice"
+    ]
     assert saved == expected
     assert [s for s, _ in saved] == ["user", "partner"] * 5
     record = (await asyncio.to_thread(get_store().audio_sessions_for_scene, scene.id))[0]
@@ -120,5 +125,9 @@ async def test_go_away_while_a_typed_turn_waits_for_its_reply(open_voice, scene,
 
     await comm.send_to(text_data=json.dumps({"type": "end"}))
     assert (await receive_until(comm, lambda m: False, timeout=10)).close_code == CloseCode.NORMAL
-    saved = [(t.speaker, t.text) for t in await get_store().aturns_list(scene.id) if t.mode == "voice"]
+    saved = [
+        (t.speaker, t.text)
+        for t in await database_sync_to_async(get_store().turns_list)(scene.id)
+        if t.mode == "voice"
+    ]
     assert saved == expected

@@ -174,3 +174,23 @@ async def test_speech_cache_shares_one_synthesis() -> None:
     await cache.speak("two")  # evicts the oldest line
     await cache.speak("yes, and the moon")
     assert cache.misses == 4
+
+
+def test_the_coachs_overall_feedback_cites_the_scene_facts_it_is_given():
+    from emulator import partner
+
+    facts_text = (
+        "PLAYER: hi\n\nSCENE FACTS (measured):\n- player talk-time share: 50%\n"
+        "- player cut the partner off: 3 times (2 in the second half)\n- longest silence: 2.0 s"
+    )
+    facts = partner.scene_facts(facts_text)
+    assert facts["player cut the partner off"] == "3 times (2 in the second half)"
+    assert partner.fact_note(facts) == (
+        "You cut your partner off 3 times, 2 of them in the second half: "
+        "let their line land before you add yours."
+    )
+    once = partner.scene_facts(facts_text.replace("3 times (2", "1 time (0"))
+    assert partner.fact_note(once).startswith("You cut your partner off once:")
+    quiet = partner.scene_facts(facts_text.replace("3 times", "0 times").replace("50%", "80%"))
+    assert partner.fact_note(quiet) == "You spoke 80% of the time: leave more room for your partner's offers."
+    assert partner.scene_facts("PLAYER: no facts here") == {}

@@ -24,6 +24,7 @@ from google.api_core import exceptions as gexc
 from google.cloud.firestore import Increment
 
 from improv.store.base import (
+    AUDIO_ACTIVE,
     AUDIO_COUNTERS,
     OPEN_STATUSES,
     SCENE_STATUSES,
@@ -202,7 +203,7 @@ def audio_new_doc(*, user_id: int, scene_id: str, instance: str, at: dt.datetime
     return {
         "user_id": user_id,
         "session_id": scene_id,
-        "status": "active",
+        "status": AUDIO_ACTIVE,
         "instance": instance,
         "close_reason": "",
         "resumable": False,

@@ -14,7 +14,7 @@ from typing import Any
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from improv.store._firestore_docs import AUDIO, OPEN_LIST, SCENES
-from improv.store.base import FINISHED_AUDIO
+from improv.store.base import AUDIO_ACTIVE, AUDIO_FAILED, FINISHED_AUDIO
 
 DESC = "DESCENDING"
 ASC = "ASCENDING"
@@ -96,10 +96,10 @@ ALL = (
     ("scenes_started_since", scenes_started_since, (1, dt.datetime(2026, 1, 1, tzinfo=dt.UTC))),
     ("scenes_open", scenes_open, (1,)),
     ("scenes_stale", scenes_stale, (dt.datetime(2026, 1, 1, tzinfo=dt.UTC),)),
-    ("audio_by_status", audio_by_status, ("active",)),
+    ("audio_by_status", audio_by_status, (AUDIO_ACTIVE,)),
     ("audio_for_user", audio_for_user, (1,)),
     ("audio_for_scene", audio_for_scene, ("s",)),
-    ("audio_for_scene_status", audio_for_scene, ("s", "active")),
+    ("audio_for_scene_status", audio_for_scene, ("s", AUDIO_ACTIVE)),
     ("audio_finished_since", audio_finished_since, (dt.datetime(2026, 1, 1, tzinfo=dt.UTC),)),
-    ("audio_failed_since", audio_finished_since, (dt.datetime(2026, 1, 1, tzinfo=dt.UTC), "failed")),
+    ("audio_failed_since", audio_finished_since, (dt.datetime(2026, 1, 1, tzinfo=dt.UTC), AUDIO_FAILED)),
 )

@@ -1,8 +1,8 @@
 """The port: records the app passes around, and the operations every adapter provides.
 
 Records are plain frozen dataclasses so that callers never depend on the ORM or on
-Firestore documents. Sync methods are the contract; the `a`-prefixed async forms run
-the sync ones in a thread unless an adapter has a native async client.
+Firestore documents. The contract is synchronous, one way for every adapter; async callers
+(the voice path) cross into it with `channels.db.database_sync_to_async`.
 Ids are strings (random, never rising keys: no Firestore hot-spotting).
 """
 
@@ -13,24 +13,26 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from asgiref.sync import sync_to_async
-
-# Scene lifecycle (the guide's "session"): see improv/lifecycle.py for the rules.
-SCENE_STATUSES = (
-    "mc_welcome",
-    "game_selection",
-    "suggestion",
-    "active",
-    "scene_complete",
-    "coaching",
-    "closed",
-    "expired",
-)
-OPEN_STATUSES = frozenset(SCENE_STATUSES[:6])
+# Status names, defined here once (the store persists them; improv/lifecycle.py has the rules).
+# Scene lifecycle (the guide's "session").
+MC_WELCOME = "mc_welcome"
+GAME_SELECTION = "game_selection"
+SUGGESTION = "suggestion"
+ACTIVE = "active"
+SCENE_COMPLETE = "scene_complete"
+COACHING = "coaching"
+CLOSED = "closed"
+EXPIRED = "expired"
+SCENE_STATUSES = (MC_WELCOME, GAME_SELECTION, SUGGESTION, ACTIVE, SCENE_COMPLETE, COACHING, CLOSED, EXPIRED)
+OPEN_STATUSES = frozenset({MC_WELCOME, GAME_SELECTION, SUGGESTION, ACTIVE, SCENE_COMPLETE, COACHING})
 SPEAKERS = ("user", "partner", "mc", "coach", "audience")
 MODES = ("text", "voice")  # what a scene or a turn is played in
-AUDIO_STATUSES = ("active", "ended", "failed")
-FINISHED_AUDIO = AUDIO_STATUSES[1:]  # what audio_session_finish may set
+# An audio session (one voice socket).
+AUDIO_ACTIVE = "active"
+AUDIO_ENDED = "ended"
+AUDIO_FAILED = "failed"
+AUDIO_STATUSES = (AUDIO_ACTIVE, AUDIO_ENDED, AUDIO_FAILED)
+FINISHED_AUDIO = (AUDIO_ENDED, AUDIO_FAILED)  # what audio_session_finish may set
 
 TTL_DAYS = 30
 
@@ -82,7 +84,7 @@ class AudioSessionRecord:
     id: str
     user_id: int
     scene_id: str
-    status: str  # active | ended | failed
+    status: str  # AUDIO_STATUSES
     instance: str = ""  # hostname:pid of the audio process that holds the socket
     close_reason: str = ""  # client_close | idle_timeout | server_restart | network_error | ...
     resumable: bool = False
@@ -114,13 +116,18 @@ AUDIO_COUNTERS = ("bytes_in", "bytes_out", "turns", "tokens_in", "tokens_out", "
 
 
 class SessionStore(abc.ABC):
+    # True when the adapter may be called from many threads at once (Firestore's client is
+    # thread-safe): the voice path then runs its calls side by side in the thread pool instead of
+    # queueing them on Django's one sync thread, which the ORM adapter needs (see `store_call`).
+    concurrent_calls: bool = False
+
     # --- scenes ---------------------------------------------------------------------
     @abc.abstractmethod
     def scene_create(
         self,
         *,
         user_id: int,
-        status: str = "mc_welcome",
+        status: str = MC_WELCOME,
         game_slug: str = "",
         mode: str = "text",
         state: dict[str, Any] | None = None,
@@ -207,49 +214,3 @@ class SessionStore(abc.ABC):
     @abc.abstractmethod
     def audio_stats_since(self, since: dt.datetime) -> AudioStats:
         """Sessions ended since `since`, and how many of them failed (rollout guard)."""
-
-    # --- async forms ------------------------------------------------------------------
-    async def ascene_get(self, scene_id: str) -> SceneRecord:
-        return await sync_to_async(self.scene_get)(scene_id)
-
-    async def ascene_update(self, scene_id: str, **fields: Any) -> SceneRecord:
-        return await sync_to_async(self.scene_update)(scene_id, **fields)
-
-    async def aturn_append(
-        self,
-        scene_id: str,
-        *,
-        speaker: str,
-        text: str,
-        mode: str = "text",
-        meta: dict[str, Any] | None = None,
-    ) -> TurnRecord:
-        return await sync_to_async(self.turn_append)(
-            scene_id, speaker=speaker, text=text, mode=mode, meta=meta
-        )
-
-    async def aturns_list(self, scene_id: str) -> list[TurnRecord]:
-        return await sync_to_async(self.turns_list)(scene_id)
-
-    async def aaudio_session_start(self, *, user_id: int, scene_id: str, instance: str) -> AudioSessionRecord:
-        return await sync_to_async(self.audio_session_start)(
-            user_id=user_id, scene_id=scene_id, instance=instance
-        )
-
-    async def aaudio_session_update(
-        self, session_id: str, *, resume_handle: str | None = None, **increments: int
-    ) -> None:
-        await sync_to_async(self.audio_session_update)(session_id, resume_handle=resume_handle, **increments)
-
-    async def aaudio_session_finish(
-        self,
-        session_id: str,
-        *,
-        status: str,
-        close_reason: str,
-        resumable: bool = False,
-        **increments: int,
-    ) -> AudioSessionRecord:
-        return await sync_to_async(self.audio_session_finish)(
-            session_id, status=status, close_reason=close_reason, resumable=resumable, **increments
-        )

@@ -11,8 +11,8 @@ locks: under contention on one scene the Firestore emulator resolves each confli
 lock timeout (20 concurrent appends: 2 landed in 100 s), whereas this commits all 20 in well under
 a second and is equally atomic in production.
 
-Sync methods use `firestore.Client`; the async forms the voice consumer awaits use
-`firestore.AsyncClient` (one per event loop: gRPC aio channels belong to the loop that made them).
+All methods use one `firestore.Client` (the store contract is synchronous; the voice path calls
+it through `channels.db.database_sync_to_async`).
 Ids are Firestore auto-ids (random, so no hot-spotting on rising keys).
 """
 
@@ -29,10 +29,12 @@ from google.cloud import firestore
 
 from improv.store import _firestore_docs as docs
 from improv.store import _firestore_queries as queries
-from improv.store._firestore_async import AsyncFirestoreMixin
 from improv.store._firestore_docs import CONFLICTS, backend_errors, first_count, valid_id
 from improv.store.base import (
+    AUDIO_ACTIVE,
+    AUDIO_FAILED,
     AUDIO_STATUSES,
+    MC_WELCOME,
     AudioSessionRecord,
     AudioStats,
     SceneNotFound,
@@ -44,7 +46,9 @@ from improv.store.base import (
 from improv.store.validation import check_choice, check_finish, check_increments, check_page, check_turn
 
 
-class FirestoreSessionStore(AsyncFirestoreMixin, SessionStore):
+class FirestoreSessionStore(SessionStore):
+    concurrent_calls = True  # one thread-safe Client; every write is an optimistic commit
+
     def __init__(self) -> None:
         self.project = settings.GCP_PROJECT_ID
         self.database = settings.FIRESTORE_DATABASE or "(default)"
@@ -52,7 +56,6 @@ class FirestoreSessionStore(AsyncFirestoreMixin, SessionStore):
             raise StoreError("SESSION_STORE=firestore needs GCP_PROJECT_ID")
         self._client: firestore.Client | None = None
         self._lock = threading.Lock()
-        super().__init__()
 
     def _db(self) -> firestore.Client:
         if self._client is None:
@@ -96,7 +99,7 @@ class FirestoreSessionStore(AsyncFirestoreMixin, SessionStore):
         self,
         *,
         user_id: int,
-        status: str = "mc_welcome",
+        status: str = MC_WELCOME,
         game_slug: str = "",
         mode: str = "text",
         state: dict[str, Any] | None = None,
@@ -266,7 +269,7 @@ class FirestoreSessionStore(AsyncFirestoreMixin, SessionStore):
             with backend_errors():
                 snap = ref.get()
             doc = docs.audio_doc(snap, session_id)
-            if doc["status"] != "active":  # finished already: the first outcome stands,
+            if doc["status"] != AUDIO_ACTIVE:  # finished already: the first outcome stands,
                 if docs.finished_by(doc, tried):
                     return docs.audio_record(session_id, doc)  # ...and it was ours (a retried commit)
                 with backend_errors():  # but late counters still add up
@@ -296,7 +299,7 @@ class FirestoreSessionStore(AsyncFirestoreMixin, SessionStore):
         if limit == 0:
             return []
         with backend_errors():
-            snaps = list(queries.audio_by_status(self._db(), "active").limit(limit).stream())
+            snaps = list(queries.audio_by_status(self._db(), AUDIO_ACTIVE).limit(limit).stream())
         return [docs.audio_record(s.id, s.to_dict()) for s in snaps]
 
     def audio_sessions_for_user(self, user_id: int, *, limit: int = 20) -> list[AudioSessionRecord]:
@@ -324,5 +327,5 @@ class FirestoreSessionStore(AsyncFirestoreMixin, SessionStore):
         db = self._db()
         with backend_errors():
             total = first_count(queries.audio_finished_since(db, since).count().get())
-            failed = first_count(queries.audio_finished_since(db, since, "failed").count().get())
+            failed = first_count(queries.audio_finished_since(db, since, AUDIO_FAILED).count().get())
         return AudioStats(total=total, failed=failed)

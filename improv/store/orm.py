@@ -13,6 +13,9 @@ from django.utils import timezone
 
 from improv.models import AudioSession, Scene, Turn
 from improv.store.base import (
+    AUDIO_ACTIVE,
+    AUDIO_FAILED,
+    MC_WELCOME,
     OPEN_STATUSES,
     TTL_DAYS,
     AudioSessionRecord,
@@ -96,7 +99,7 @@ class DjangoSessionStore(SessionStore):
         self,
         *,
         user_id: int,
-        status: str = "mc_welcome",
+        status: str = MC_WELCOME,
         game_slug: str = "",
         mode: str = "text",
         state: dict[str, Any] | None = None,
@@ -193,7 +196,7 @@ class DjangoSessionStore(SessionStore):
             user_id=user_id,
             scene_id=scene_id,
             instance=instance,
-            status="active",
+            status=AUDIO_ACTIVE,
             created_at=now,
             updated_at=now,
             expires_at=now + dt.timedelta(days=TTL_DAYS),
@@ -229,7 +232,7 @@ class DjangoSessionStore(SessionStore):
             fields: dict[str, Any] = {k: F(k) + v for k, v in counts.items()}
             fields["updated_at"] = now
             # Only the first finish sets the outcome; counters still add up afterwards.
-            first = AudioSession.objects.filter(pk=session_id, status="active").update(
+            first = AudioSession.objects.filter(pk=session_id, status=AUDIO_ACTIVE).update(
                 status=status, close_reason=close_reason, resumable=resumable, ended_at=now, **fields
             )
             if not first:
@@ -241,7 +244,7 @@ class DjangoSessionStore(SessionStore):
 
     def audio_sessions_active(self, *, limit: int = 200) -> list[AudioSessionRecord]:
         check_page(limit)
-        rows = AudioSession.objects.filter(status="active").order_by("-created_at")[:limit]
+        rows = AudioSession.objects.filter(status=AUDIO_ACTIVE).order_by("-created_at")[:limit]
         return [_audio(r) for r in rows]
 
     def audio_sessions_for_user(self, user_id: int, *, limit: int = 20) -> list[AudioSessionRecord]:
@@ -258,5 +261,5 @@ class DjangoSessionStore(SessionStore):
         return [_audio(r) for r in rows.order_by("created_at")]
 
     def audio_stats_since(self, since: dt.datetime) -> AudioStats:
-        ended = AudioSession.objects.filter(ended_at__gte=since).exclude(status="active")
-        return AudioStats(total=ended.count(), failed=ended.filter(status="failed").count())
+        ended = AudioSession.objects.filter(ended_at__gte=since).exclude(status=AUDIO_ACTIVE)
+        return AudioStats(total=ended.count(), failed=ended.filter(status=AUDIO_FAILED).count())

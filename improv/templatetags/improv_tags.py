@@ -1,6 +1,8 @@
 from django import template
+from django.utils.safestring import SafeString
 
-from improv import lifecycle
+from improv import charts, lifecycle
+from improv.timeline import Timeline
 
 register = template.Library()
 
@@ -13,3 +15,34 @@ def status_label(status: str) -> str:
 @register.filter
 def lookup(mapping: dict, key: str) -> object:
     return mapping.get(key, "") if isinstance(mapping, dict) else ""
+
+
+# --- the scene's shape (improv/timeline.py, drawn by improv/charts.py) ----------------------------
+@register.filter
+def percent(share: float) -> str:
+    return f"{share:.0%}"
+
+
+@register.filter
+def percent_rest(share: float) -> str:
+    return f"{1 - share:.0%}"
+
+
+@register.filter
+def timeline_chart(timeline: Timeline) -> SafeString:
+    return charts.timeline_svg(timeline)
+
+
+@register.filter
+def response_chart(timeline: Timeline) -> SafeString:
+    return charts.response_svg(timeline)
+
+
+@register.filter
+def sparkline(shape: object) -> SafeString:
+    return charts.sparkline_svg(shape) if isinstance(shape, dict) else SafeString("")
+
+
+@register.filter
+def any_estimated(segments: list) -> bool:
+    return any(s.estimated for s in segments)

@@ -8,6 +8,7 @@ import asyncio
 import threading
 
 import pytest
+from channels.db import database_sync_to_async
 from google.cloud import firestore
 
 from improv.store import StoreError
@@ -84,11 +85,15 @@ def test_two_instances_appending_at_once_stay_gap_free(firestore_store):
     assert firestore_store.scene_get(scene.id).turn_count == 8
 
 
-def test_async_client_follows_the_event_loop(firestore_store):
-    # gRPC aio channels belong to one loop; each loop gets its own AsyncClient.
+def test_the_voice_paths_bridge_works_from_each_event_loop(firestore_store):
+    # The voice path calls the sync store through database_sync_to_async, from any event loop.
     scene = firestore_store.scene_create(user_id=9)
-    first = asyncio.run(firestore_store.aturn_append(scene.id, speaker="user", text="one"))
-    second = asyncio.run(firestore_store.aturn_append(scene.id, speaker="user", text="two"))
+    first = asyncio.run(
+        database_sync_to_async(firestore_store.turn_append)(scene.id, speaker="user", text="one")
+    )
+    second = asyncio.run(
+        database_sync_to_async(firestore_store.turn_append)(scene.id, speaker="user", text="two")
+    )
     assert (first.index, second.index) == (1, 2)
 
 
@@ -113,13 +118,6 @@ class LostAcks(FirestoreSessionStore):
             return False
         return landed
 
-    async def _acommit(self, batch) -> bool:
-        landed = await super()._acommit(batch)
-        if landed and self.lost:
-            self.lost -= 1
-            return False
-        return landed
-
 
 def test_a_landed_commit_reported_as_a_conflict_is_not_repeated(firestore_store):
     store = LostAcks(lost=3)
@@ -134,14 +132,16 @@ def test_a_landed_commit_reported_as_a_conflict_is_not_repeated(firestore_store)
     assert done.bytes_in == 10 and firestore_store.audio_session_get(audio.id).bytes_in == 10  # not twice
 
 
-def test_a_landed_async_commit_reported_as_a_conflict_is_not_repeated(firestore_store):
+def test_a_landed_commit_reported_as_a_conflict_is_not_repeated_through_the_voice_bridge(firestore_store):
     store = LostAcks(lost=2)
     scene = firestore_store.scene_create(user_id=13)
     audio = firestore_store.audio_session_start(user_id=13, scene_id=scene.id, instance="i")
 
     async def play():
-        turn = await store.aturn_append(scene.id, speaker="partner", text="once", mode="voice")
-        done = await store.aaudio_session_finish(
+        turn = await database_sync_to_async(store.turn_append)(
+            scene.id, speaker="partner", text="once", mode="voice"
+        )
+        done = await database_sync_to_async(store.audio_session_finish)(
             audio.id, status="failed", close_reason="upstream_error", turns=1
         )
         return turn, done

@@ -325,38 +325,51 @@ def test_twenty_concurrent_appends_land_gap_free_threads(store, uid):
 async def test_twenty_concurrent_appends_land_gap_free_asyncio(store, uid):
     scene = await database_sync_to_async(store.scene_create)(user_id=uid, status="active")
     results = await asyncio.wait_for(
-        asyncio.gather(*(store.aturn_append(scene.id, speaker="user", text=f"task {n}") for n in range(20))),
+        asyncio.gather(
+            *(
+                database_sync_to_async(store.turn_append)(scene.id, speaker="user", text=f"task {n}")
+                for n in range(20)
+            )
+        ),
         timeout=60,
     )
     assert sorted(t.index for t in results) == list(range(1, 21))
-    turns = await store.aturns_list(scene.id)
+    turns = await database_sync_to_async(store.turns_list)(scene.id)
     assert [t.index for t in turns] == list(range(1, 21))
     assert sorted(t.text for t in turns) == sorted(f"task {n}" for n in range(20))
-    assert (await store.ascene_get(scene.id)).turn_count == 20
+    assert (await database_sync_to_async(store.scene_get)(scene.id)).turn_count == 20
 
 
 @pytest.mark.django_db(transaction=True)
 async def test_async_forms_match_the_sync_contract(store, uid):
     scene = await database_sync_to_async(store.scene_create)(user_id=uid)
-    assert await store.ascene_get(scene.id) == scene
-    updated = await store.ascene_update(scene.id, status="active", mode="voice")
+    assert await database_sync_to_async(store.scene_get)(scene.id) == scene
+    updated = await database_sync_to_async(store.scene_update)(scene.id, status="active", mode="voice")
     assert (updated.status, updated.mode) == ("active", "voice")
-    turn = await store.aturn_append(scene.id, speaker="partner", text="Yes, and...", mode="voice")
-    assert turn.index == 1 and await store.aturns_list(scene.id) == [turn]
+    turn = await database_sync_to_async(store.turn_append)(
+        scene.id, speaker="partner", text="Yes, and...", mode="voice"
+    )
+    assert turn.index == 1 and await database_sync_to_async(store.turns_list)(scene.id) == [turn]
     with pytest.raises(SceneNotFound):
-        await store.ascene_get("missing-scene")
+        await database_sync_to_async(store.scene_get)("missing-scene")
     with pytest.raises(SceneNotFound):
-        await store.ascene_update("missing-scene", status="closed")
+        await database_sync_to_async(store.scene_update)("missing-scene", status="closed")
     with pytest.raises(SceneNotFound):
-        await store.aturn_append("missing-scene", speaker="user", text="x")
+        await database_sync_to_async(store.turn_append)("missing-scene", speaker="user", text="x")
 
-    audio = await store.aaudio_session_start(user_id=uid, scene_id=scene.id, instance="host:1")
-    await store.aaudio_session_update(audio.id, bytes_in=3200, resume_handle="h1")
-    done = await store.aaudio_session_finish(audio.id, status="ended", close_reason="client_close", turns=1)
+    audio = await database_sync_to_async(store.audio_session_start)(
+        user_id=uid, scene_id=scene.id, instance="host:1"
+    )
+    await database_sync_to_async(store.audio_session_update)(audio.id, bytes_in=3200, resume_handle="h1")
+    done = await database_sync_to_async(store.audio_session_finish)(
+        audio.id, status="ended", close_reason="client_close", turns=1
+    )
     assert (done.status, done.bytes_in, done.turns, done.resume_handle) == ("ended", 3200, 1, "h1")
     assert await database_sync_to_async(store.audio_session_get)(audio.id) == done
     with pytest.raises(SceneNotFound):
-        await store.aaudio_session_start(user_id=uid, scene_id="missing-scene", instance="host:1")
+        await database_sync_to_async(store.audio_session_start)(
+            user_id=uid, scene_id="missing-scene", instance="host:1"
+        )
 
 
 # --- audio sessions --------------------------------------------------------------------

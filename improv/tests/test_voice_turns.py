@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from channels.db import database_sync_to_async
 from django.db import connections
 
-from improv import prompts, services
+from improv import prompts
 from improv.errors import SceneMissing
 from improv.models import Game
 from improv.store import get_store
 from improv.tests.conftest import play_to_active
+from improv.voice_turns import avoice_turn_record, voice_turn_record
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +29,7 @@ def test_voice_turns_advance_phase_room_and_coach_like_text(api, user, settings,
     for i in range(1, settings.IMPROV_SCENE_TURNS + 1):
         user_text, partner_text = _say(i)
         outcomes.append(
-            services.voice_turn_record(
+            voice_turn_record(
                 scene_id=sid, user_text=user_text, partner_text=partner_text, user_id=user.pk, latency_ms=420
             )
         )
@@ -43,19 +45,18 @@ def test_voice_turns_advance_phase_room_and_coach_like_text(api, user, settings,
     assert scene["turn_count"] == 15 and scene["mode"] == "voice" and len(scene["room_history"]) == 15
     voice_lines = [t for t in scene["turns"] if t["mode"] == "voice"]
     assert len(voice_lines) == 30
-    after = services.voice_turn_record(scene_id=sid, user_text="More!", partner_text="Encore!")
+    after = voice_turn_record(scene_id=sid, user_text="More!", partner_text="Encore!")
     assert after.scene_complete and after.room is None and after.turn_number == 15
     assert get_store().scene_get(sid).turn_count == 15  # nothing advanced
     assert get_store().scene_get(sid).status == "scene_complete"
 
 
-def test_turns_already_saved_by_the_relay_are_not_saved_twice(api, user, gemini):
+def test_each_line_of_a_voice_turn_is_saved_once(api, user, gemini):
+    # The relay no longer stores lines itself: this one call is the only write of the turn.
     sid = play_to_active(api)["id"]
     store = get_store()
     user_text, partner_text = _say(1)
-    store.turn_append(sid, speaker="user", text=user_text, mode="voice")
-    store.turn_append(sid, speaker="partner", text=partner_text, mode="voice")
-    outcome = services.voice_turn_record(scene_id=sid, user_text=user_text, partner_text=partner_text)
+    outcome = voice_turn_record(scene_id=sid, user_text=user_text, partner_text=partner_text)
     assert outcome.turn_number == 1 and outcome.room
     speakers = [t.speaker for t in store.turns_list(sid) if t.mode == "voice"]
     assert speakers == ["user", "partner"]
@@ -63,7 +64,7 @@ def test_turns_already_saved_by_the_relay_are_not_saved_twice(api, user, gemini)
 
 def test_partner_only_turn_counts_nothing(api, gemini):
     sid = play_to_active(api)["id"]
-    outcome = services.voice_turn_record(scene_id=sid, user_text="  ", partner_text="Shall we begin?")
+    outcome = voice_turn_record(scene_id=sid, user_text="  ", partner_text="Shall we begin?")
     assert outcome.partner is not None
     assert outcome.turn_number == 0 and outcome.partner.text == "Shall we begin?"
 
@@ -71,7 +72,7 @@ def test_partner_only_turn_counts_nothing(api, gemini):
 def test_voice_turn_for_someone_elses_scene_is_refused(api, make_user, gemini):
     sid = play_to_active(api)["id"]
     with pytest.raises(SceneMissing):
-        services.voice_turn_record(scene_id=sid, user_text="hi", partner_text="hello", user_id=make_user().pk)
+        voice_turn_record(scene_id=sid, user_text="hi", partner_text="hello", user_id=make_user().pk)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -80,16 +81,16 @@ async def test_async_voice_turn_asks_the_model_once_and_falls_back_to_rules(api,
 
     sid = (await sync_to_async(play_to_active)(api))["id"]
     before = gemini.stats()["http_requests"]
-    outcome = await services.avoice_turn_record(
+    outcome = await avoice_turn_record(
         scene_id=sid, user_text="The moon is made of bread!", partner_text="Yes, and I brought butter."
     )
     assert gemini.stats()["http_requests"] - before == 1  # one call for the whole turn
     assert outcome.turn_number == 1 and outcome.room is not None and outcome.room["mood"]
     gemini.arm({"type": "http_status", "status": 503, "count": 10})
-    outcome = await services.avoice_turn_record(scene_id=sid, user_text="Then we sail!", partner_text="Aye!")
+    outcome = await avoice_turn_record(scene_id=sid, user_text="Then we sail!", partner_text="Aye!")
     assert outcome.room is not None
     assert outcome.turn_number == 2 and 1 <= outcome.room["energy"] <= 10  # rules stood in
-    turns = await get_store().aturns_list(sid)
+    turns = await database_sync_to_async(get_store().turns_list)(sid)
     assert turns[-1].meta["room_source"] == "rules"
     # The worker thread's DB connection would otherwise outlive the test (and block the test
     # database's teardown on Postgres).

@@ -66,12 +66,12 @@ setup() {
   calls_matching "${FIRST}" '^gcloud secrets versions add oauth-client-secret --data-file=- ' | grep -q .
   run grep -rl 'oauth-secret-value-123' "${S}"/*.log "${S}"/*.out "${S}"/*.err
   [ "${status}" -eq 1 ]
-  # the generated SQL password reaches gcloud (argv) but no printed output
-  password="$(grep -oE -- '--password=[A-Za-z0-9]+' "${FIRST}" | head -1 | cut -d= -f2)"
+  # the generated SQL password reaches gcloud (in its flags file) but no log or printed output
+  file="$(grep -oE -- '--flags-file=[^ ]+' "${FIRST}" | cut -d= -f2 | sed -n 1p)"
+  password="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["--password"])' "${file}")"
   [ "${#password}" -eq 40 ]
-  run grep -l -- "${password}" "${S}/first.out" "${S}/first.err"
+  run grep -l -- "${password}" "${S}/first.out" "${S}/first.err" "${FIRST}"
   [ "${status}" -eq 1 ]
-  grep -q -- '--password=\\\*\\\*\\\*\\\*' "${S}/first.err"
 }
 
 @test "data: Firestore native with PITR, backups, indexes from the index file, TTL on expires_at" {
@@ -102,6 +102,16 @@ setup() {
   calls_matching "${FIRST}" '^gcloud sql users create ai4joy --instance=ai4joy-db' | grep -q .
 }
 
+@test "data: the Cloud SQL password goes through a private flags file, never a command line" {
+  run grep -c -- '--password' "${FIRST}" "${SECOND}"
+  [[ "${output}" == *"first.log:0"* && "${output}" == *"second.log:0"* ]]
+  line="$(calls_matching "${FIRST}" '^gcloud sql users create ai4joy --instance=ai4joy-db ')"
+  file="$(grep -oE -- '--flags-file=[^ ]+' <<<"${line}" | cut -d= -f2)"
+  # the stub keeps a copy with the original's mode: readable by the deploying user only
+  [ "$(stat -c %a "${file}")" = 600 ]
+  python3 -c 'import json,sys; p=json.load(open(sys.argv[1]))["--password"]; assert len(p) == 40 and p.isalnum(), p' "${file}"
+}
+
 @test "build: Cloud Build pushes the image to Artifact Registry" {
   assert_line_has "$(calls_matching "${FIRST}" '^gcloud builds submit ')" \
     --substitutions=_IMAGE=us-central1-docker.pkg.dev/ai4joy-production/ai4joy/ai4joy:test-tag
@@ -116,6 +126,21 @@ setup() {
     --set-cloudsql-instances=ai4joy-production:us-central1:ai4joy-db \
     --network=ai4joy-vpc --subnet=ai4joy-run-egress --vpc-egress=private-ranges-only
   [[ "${line}" == *"--update-env-vars=SERVICE_ROLE=audio,"* ]]
+}
+
+@test "services: HTTP startup and liveness probes on /ws/health (audio) and /health (api)" {
+  audio="$(calls_matching "${FIRST}" '^gcloud run deploy ai4joy-audio-service ')"
+  assert_line_has "${audio}" \
+    --startup-probe=httpGet.path=/ws/health,httpGet.port=8080,initialDelaySeconds=0,timeoutSeconds=3,periodSeconds=5,failureThreshold=24 \
+    --liveness-probe=httpGet.path=/ws/health,httpGet.port=8080,timeoutSeconds=5,periodSeconds=60,failureThreshold=5
+  api="$(calls_matching "${FIRST}" '^gcloud run deploy ai4joy-api-service ')"
+  assert_line_has "${api}" \
+    --startup-probe=httpGet.path=/health,httpGet.port=8080,initialDelaySeconds=0,timeoutSeconds=3,periodSeconds=3,failureThreshold=20 \
+    --liveness-probe=httpGet.path=/health,httpGet.port=8080,timeoutSeconds=5,periodSeconds=30,failureThreshold=3
+  # liveness on the audio service tolerates minutes of failure: a restart drops every open scene
+  period="$(grep -oE -- '--liveness-probe=[^ ]*' <<<"${audio}" | grep -oE 'periodSeconds=[0-9]+' | cut -d= -f2)"
+  threshold="$(grep -oE -- '--liveness-probe=[^ ]*' <<<"${audio}" | grep -oE 'failureThreshold=[0-9]+' | cut -d= -f2)"
+  [ "$((period * threshold))" -ge 180 ]
 }
 
 @test "services: the api service has the guide's settings" {
@@ -249,6 +274,12 @@ setup() {
   [ "${a}" -lt "${b}" ] && [ "${b}" -lt "${c}" ] && [ "${c}" -lt "${d}" ] && [ "${d}" -lt "${e}" ] && [ "${e}" -lt "${f}" ]
 }
 
+@test "every gcloud output was read whole (no reader closed a pipe early)" {
+  run grep -h '^# EPIPE' "${FIRST}" "${SECOND}"
+  echo "${output}"
+  [ -z "${output}" ]
+}
+
 @test "second run creates nothing new (reads only)" {
   [ -s "${SECOND}" ]
   run grep -vE '^gcloud [a-z -]*(describe|list|get-iam-policy) |^gcloud auth print-access-token|^curl GET ' "${SECOND}"
@@ -268,4 +299,39 @@ setup() {
   grep -q '^gcloud builds submit ' <<<"${changed}"
   run grep -E '^gcloud (scheduler|iam|secrets|compute) ' <<<"${changed}"
   [ -z "${output}" ]
+}
+
+@test "a deploy after a rollback routes traffic to the new revision (Cloud Run keeps pinned splits)" {
+  : >"${S}/calls.log"
+  run "${INFRA}/ops.sh" production rollback audio ai4joy-audio-service-00001-rev
+  [ "${status}" -eq 0 ]
+  run gcloud run services describe ai4joy-audio-service --region=us-central1 --format=json --project=ai4joy-production
+  python3 -c '
+import json, sys
+d = json.load(sys.stdin)["status"]
+assert d["latestReadyRevisionName"] != "ai4joy-audio-service-00001-rev", d
+assert d["traffic"] == [{"percent": 100, "revisionName": "ai4joy-audio-service-00001-rev"}], d
+' <<<"${output}"
+  # unchanged config: nothing is deployed, the rollback holds, and the deploy says how to release it
+  IMAGE_TAG=test-tag-2 run "${INFRA}/deploy.sh" production services
+  echo "${output}"
+  [ "${status}" -eq 0 ]
+  [[ "${output}" == *"ai4joy-audio-service is unchanged and its traffic is PINNED (ai4joy-audio-service-00001-rev=100%)"* ]]
+  [[ "${output}" == *"infra/ops.sh production promote audio"* ]]
+  ! grep -q 'update-traffic ai4joy-audio-service .*--to-latest' "${S}/calls.log"
+  # a new image: the new revision is created AND serves
+  IMAGE_TAG=test-tag-after-rollback run "${INFRA}/deploy.sh" production build services
+  echo "${output}"
+  [ "${status}" -eq 0 ]
+  [[ "${output}" == *"ai4joy-audio-service traffic was pinned (ai4joy-audio-service-00001-rev=100%)"* ]]
+  run gcloud run services describe ai4joy-audio-service --region=us-central1 --format=json --project=ai4joy-production
+  python3 -c '
+import json, sys
+d = json.load(sys.stdin)["status"]
+serving = [t for t in d["traffic"] if t.get("percent")]
+assert serving == [{"latestRevision": True, "percent": 100, "revisionName": d["latestReadyRevisionName"]}], serving
+' <<<"${output}"
+  deploy_line="$(line_no "${S}/calls.log" '^gcloud run deploy ai4joy-audio-service ')"
+  release_line="$(line_no "${S}/calls.log" '^gcloud run services update-traffic ai4joy-audio-service --region=us-central1 --to-latest ')"
+  [ "${deploy_line}" -lt "${release_line}" ]
 }

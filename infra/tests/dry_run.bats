@@ -42,9 +42,10 @@ setup() {
   run "${INFRA}/deploy.sh" production --dry-run prerequisites data
   [ "${status}" -eq 0 ]
   grep -q 'secrets versions add django-secret-key --data-file=- .* <<< \*\*\*\*' <<<"${output}"
-  grep -q -- '--password=\\\*\\\*\\\*\\\*' <<<"${output}"
-  run grep -E -- '--password=[A-Za-z0-9]{8,}' <<<"${output}"
-  [ -z "${output}" ]
+  # the Cloud SQL password is in a flags file, never on the command line
+  grep -q '^+ gcloud sql users create ai4joy --instance=ai4joy-db --flags-file=' <<<"${output}"
+  run grep -c -- '--password' <<<"${output}"
+  [ "${output}" = 0 ]
 }
 
 @test "each environment has its own sizing from its env file" {

@@ -24,6 +24,22 @@ setup() {
   done
 }
 
+@test "no pipeline ends in a reader that stops early (it would fail under pipefail)" {
+  cd "${INFRA}"
+  # head, grep -q/-m, sed NNq and awk '... exit' close the pipe before the writer is done;
+  # the writer then dies of SIGPIPE (or EPIPE) and pipefail fails the whole command.
+  run grep -nE '[^|]\|[[:space:]]*(head([[:space:]]|$)|grep[[:space:]]+-[[:alnum:]]*[qm]|sed[[:space:]]+-n?[[:space:]]*.?[0-9]+q|awk[[:space:]].*[{;[:space:]]exit([[:space:]]|;|}))' \
+    deploy.sh ops.sh lib.sh phases/*.sh
+  echo "${output}"
+  [ "${status}" -eq 1 ]
+  # the guard itself catches the pattern that made ops.bats flaky
+  printf '%s\n' "x=\"\$(gcloud run revisions list | awk '\$2 != img {print \$1; exit}')\"" \
+    "printf '%s\\n' \"\${a[@]}\" | grep -qxF b" >"${BATS_TEST_TMPDIR}/bad.sh"
+  run grep -cE '[^|]\|[[:space:]]*(head([[:space:]]|$)|grep[[:space:]]+-[[:alnum:]]*[qm]|sed[[:space:]]+-n?[[:space:]]*.?[0-9]+q|awk[[:space:]].*[{;[:space:]]exit([[:space:]]|;|}))' \
+    "${BATS_TEST_TMPDIR}/bad.sh"
+  [ "${output}" = 2 ]
+}
+
 @test "monitoring templates render to valid JSON with the guide's thresholds" {
   run python3 - "${INFRA}/monitoring" <<'PY'
 import glob, json, re, sys
@@ -85,6 +101,18 @@ PY
   [ "${user_line}" -gt "${last_run}" ]
   grep -qx '.venv' "${REPO}/.dockerignore"
   grep -qx '.git' "${REPO}/.dockerignore"
+}
+
+@test "the probes the deploy declares are the ones infra/README.md and the Dockerfile describe" {
+  run "${INFRA}/deploy.sh" production --dry-run services
+  [ "${status}" -eq 0 ]
+  probes="$(grep -oE -- '--(startup|liveness)-probe=[^ ]+' <<<"${output}" | cut -d= -f2- | tr -d '\\')"
+  [ "$(wc -l <<<"${probes}")" -eq 4 ]
+  while IFS= read -r p; do
+    grep -qF -- "\`${p}\`" "${INFRA}/README.md" || { echo "README does not list ${p}"; return 1; }
+  done <<<"${probes}"
+  grep -q 'Cloud Run ignores HEALTHCHECK: there the services declare' "${REPO}/Dockerfile"
+  grep -q 'their own HTTP startup and liveness probes on the same paths' "${REPO}/Dockerfile"
 }
 
 @test "env files carry the guide's tfvars values" {

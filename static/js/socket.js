@@ -46,6 +46,7 @@ export class StageSocket extends EventTarget {
     this.lastHeardAt = 0;
     this.timers = { retry: 0, ready: 0, ping: 0 };
     this.ending = false;
+    this.everLive = false;
     this.stats = { framesSent: 0, framesDropped: 0, reconnects: 0 };
     this.onOnline = () => { if (this.state === 'reconnecting') this.retryNow(); };
   }
@@ -94,7 +95,10 @@ export class StageSocket extends EventTarget {
         // The session id is also its resume token: after a dropped network (no `reconnect`
         // message) the server can still pick the scene's Live session back up with it.
         if (message.session_id) this.resumeToken = String(message.session_id);
-        if (this.attempt > 0 || this.resumeToken) this.stats.reconnects += 1;
+        // A reconnect is a `ready` after an earlier one: retries before the first `ready` (or the
+        // token the first `ready` just set) are still the first connection.
+        if (this.everLive) this.stats.reconnects += 1;
+        this.everLive = true;
         this.attempt = 0;
         this.retryAfterMs = null;
         this.startKeepalive();

@@ -2,14 +2,17 @@
 // Text mode needs no JavaScript (plain POST forms); this file only adds voice and switches the
 // page between the two without dead buttons.
 
-import { MicError, MicRecorder, microphonePermission } from './recorder.js';
+import { MicError, MicRecorder, listMicrophones, microphonePermission } from './recorder.js';
 import { PcmPlayer } from './player.js';
 import { StageSocket } from './socket.js';
 import { VoiceView } from './stage-view.js';
 import { closeGuidance, micGuidance } from './guidance.js';
 import { LatencyClock } from './latency.js';
+import { ScreenWakeLock } from './wakelock.js';
 
 const PTT_KEY = 'ai4joy.pushToTalk';
+const VOLUME_KEY = 'ai4joy.partnerVolume';
+const MIC_KEY = 'ai4joy.microphone';
 const TEXT_CONTROLS = '[data-say-form], [data-text-mode]';
 
 function socketUrl(raw) {
@@ -28,6 +31,11 @@ function writePreference(key, value) {
   try { window.localStorage.setItem(key, value); } catch { /* not kept */ }
 }
 
+function clampPercent(raw, fallback) {
+  const number = Number.parseInt(raw, 10);
+  return Number.isFinite(number) ? Math.max(0, Math.min(100, number)) : fallback;
+}
+
 class VoiceStage {
   constructor(root, panel) {
     this.root = root;
@@ -40,9 +48,13 @@ class VoiceStage {
     this.pushToTalk = readPreference(PTT_KEY) === '1';
     this.talking = false;
     this.latency = new LatencyClock();
-    this.stats = { state: 'idle', micRms: 0, micFrames: 0, interrupts: 0, transcripts: { user: 0, partner: 0 }, rooms: 0, coach: 0 };
+    this.stats = { state: 'idle', micRms: 0, micFrames: 0, interrupts: 0, transcripts: { user: 0, partner: 0 }, rooms: 0, coach: 0, micSwitches: 0 };
     this.levelQueued = false;
     this.lastPlayerStats = null;
+    this.muted = false;
+    this.volume = clampPercent(readPreference(VOLUME_KEY), 100);
+    this.wakeLock = new ScreenWakeLock();
+    this.onDeviceChange = () => this.refreshMicrophones();
   }
 
   init() {
@@ -50,6 +62,10 @@ class VoiceStage {
     el.start.addEventListener('click', () => this.start());
     el.toText.addEventListener('click', () => this.toText());
     el.pttToggle.addEventListener('change', () => this.setPushToTalk(el.pttToggle.checked));
+    el.mute.addEventListener('click', () => this.setMuted(!this.muted));
+    el.volume.addEventListener('input', () => this.setVolume(el.volume.value));
+    el.micSelect.addEventListener('change', () => this.chooseMicrophone(el.micSelect.value));
+    this.view.showVolume(this.volume);
     this.bindTalkButton(el.talk);
     el.textForm.addEventListener('submit', (event) => this.sendTyped(event));
     for (const form of this.root.querySelectorAll('form[data-end-scene], form.end-form')) {
@@ -91,8 +107,9 @@ class VoiceStage {
       this.recorder = new MicRecorder(this.context, { frameMs: 40 });
       this.recorder.addEventListener('frame', (event) => this.onFrame(event.detail));
       this.recorder.addEventListener('ended', () => this.onMicLost());
-      const label = await this.recorder.start();
+      const label = await this.recorder.start({ deviceId: readPreference(MIC_KEY) || '' });
       this.view.setMicName(label || 'Microphone on');
+      this.player.setVolume(this.volume / 100);
     } catch (error) {
       this.teardownAudio();
       this.view.setState('idle');
@@ -101,7 +118,49 @@ class VoiceStage {
     }
     this.view.panel.dataset.used = 'true';
     this.setTextMode(false);
+    this.refreshMicrophones();
+    navigator.mediaDevices.addEventListener?.('devicechange', this.onDeviceChange);
     this.openSocket();
+  }
+
+  /** Mute: frames are still captured (so unmuting is instant) but none is sent. */
+  setMuted(muted) {
+    if (muted === this.muted) return;
+    if (muted) this.setTalking(false);
+    this.muted = muted;
+    this.view.setMuted(muted);
+    if (muted) this.latency.lineEnded();
+  }
+
+  setVolume(raw) {
+    this.volume = clampPercent(raw, this.volume);
+    writePreference(VOLUME_KEY, String(this.volume));
+    this.view.showVolume(this.volume);
+    if (this.player) this.player.setVolume(this.volume / 100);
+  }
+
+  async refreshMicrophones() {
+    if (!this.recorder) return;
+    try {
+      this.view.showMicrophones(await listMicrophones(), this.recorder.deviceId);
+    } catch {
+      // enumerateDevices can be blocked by a policy: the default microphone simply stays on.
+    }
+  }
+
+  /** Switch microphones without ending the scene: the socket, the player and the line go on. */
+  async chooseMicrophone(deviceId) {
+    if (!this.recorder || !deviceId || deviceId === this.recorder.deviceId) return;
+    try {
+      const label = await this.recorder.switchDevice(deviceId);
+      writePreference(MIC_KEY, this.recorder.deviceId || deviceId);
+      this.view.setMicName(label || 'Microphone on');
+      this.stats.micSwitches += 1;
+    } catch (error) {
+      const guidance = micGuidance(error instanceof MicError ? error : new MicError('failed', String(error.message || error)));
+      this.view.showNotice({ ...guidance, title: `${guidance.title} — still using the previous microphone` }, [], 'alert');
+    }
+    this.refreshMicrophones();
   }
 
   openSocket() {
@@ -121,6 +180,7 @@ class VoiceStage {
     this.stats.state = state;
     if (state === 'ended') return; // onClosed decides what the panel shows
     this.view.setState(state, { attempt, delayMs });
+    if (state === 'live') this.wakeLock.acquire();
     if (state === 'reconnecting' && previous !== 'reconnecting') {
       // The turn in flight died with the connection: cut its captions and its queued audio.
       if (this.player) this.player.interrupt();
@@ -185,9 +245,10 @@ class VoiceStage {
     this.stats.micRms = rms;
     this.stats.micFrames += 1;
     this.queueLevel(rms);
-    const open = !this.pushToTalk || this.talking;
+    const open = !this.muted && (!this.pushToTalk || this.talking);
     this.latency.frame(rms, open);
-    if (!this.socket) return;
+    // Muted means nothing leaves the browser, not even silence.
+    if (!this.socket || this.muted) return;
     // Push-to-talk sends silence while the button is up, so the server's stream (and its own
     // end-of-speech detection) keeps going but hears nothing from the room.
     this.socket.sendAudio(open ? pcm : new ArrayBuffer(pcm.byteLength));
@@ -229,7 +290,7 @@ class VoiceStage {
 
   setTalking(talking) {
     const live = Boolean(this.socket && this.socket.state === 'live');
-    if (talking === this.talking || (talking && !live)) return;
+    if (talking === this.talking || (talking && (!live || this.muted))) return;
     this.talking = talking;
     this.view.setTalking(talking);
     if (live) this.socket.sendJson({ type: talking ? 'activity_start' : 'activity_end' });
@@ -335,6 +396,9 @@ class VoiceStage {
 
   teardownAudio() {
     this.setTalking(false);
+    this.wakeLock.release();
+    navigator.mediaDevices?.removeEventListener?.('devicechange', this.onDeviceChange);
+    this.setMuted(false);
     if (this.recorder) this.recorder.stop();
     if (this.player) {
       this.lastPlayerStats = { ...this.player.stats };
@@ -359,6 +423,12 @@ class VoiceStage {
       reconnects: socketStats.reconnects || 0,
       player: this.player ? { ...this.player.stats } : this.lastPlayerStats || null,
       latencies: { page: [...this.latency.page], server: [...this.latency.server] },
+      muted: this.muted,
+      volume: this.volume,
+      partnerGain: this.player && this.player.gain ? this.player.gain.gain.value : null,
+      micDeviceId: this.recorder ? this.recorder.deviceId : '',
+      micLabel: this.recorder ? this.recorder.label : '',
+      wakeLock: this.wakeLock.state,
     };
   }
 }

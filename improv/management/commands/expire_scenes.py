@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from improv.services import scenes_expire_stale
+from improv.expiry import scenes_expire_stale
 
 
 class Command(BaseCommand):

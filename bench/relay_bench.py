@@ -1,6 +1,6 @@
 """Voice relay benchmark: N concurrent voice sessions through a real Daphne process.
 
-    python -m audio.bench [--sessions 20] [--turns 2] [--timeout 120]   (or `make bench`)
+    python -m bench.relay_bench [--sessions 20] [--turns 2] [--timeout 120]   (or `make bench`)
 
 Each session is a real WebSocket client (`websockets`) that streams 16 kHz PCM upstream in
 40 ms frames, in real time, for the whole run (what a browser does), and asks for `--turns`

@@ -1,0 +1,52 @@
+"""The uplink's loudness gate, without audioop (removed from the standard library in Python 3.13)."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from array import array
+from pathlib import Path
+
+from audio.uplink import SPEECH_RMS, level
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _pcm(samples: list[int]) -> bytes:
+    return array("h", samples).tobytes()
+
+
+def test_level_is_the_rms_of_pcm16():
+    assert level(b"") == 0 and level(b"\x01") == 0  # nothing, or half a sample
+    assert level(_pcm([0] * 1600)) == 0
+    assert level(_pcm([1000, -1000] * 800)) == 1000  # a square wave: rms = amplitude
+    sine = [round(8000 * math.sin(2 * math.pi * 440 * i / 16000)) for i in range(1600)]
+    assert abs(level(_pcm(sine)) - 8000 / math.sqrt(2)) < 8000 * 0.1  # within 10% from 64 samples
+
+
+def test_the_speech_gate_separates_quiet_from_speech():
+    hiss = [(-1) ** i * 40 for i in range(1600)]
+    voice = [round(3000 * math.sin(2 * math.pi * 200 * i / 16000)) for i in range(1600)]
+    assert level(_pcm(hiss)) < SPEECH_RMS <= level(_pcm(voice))
+
+
+def test_the_relay_imports_and_measures_without_audioop():
+    # `sys.modules[name] = None` makes `import name` fail, as on Python 3.13 where audioop is gone.
+    code = (
+        "import sys; sys.modules['audioop'] = None\n"
+        "import django; django.setup()\n"
+        "import audio.relay, audio.uplink\n"
+        "from array import array\n"
+        "print(audio.uplink.level(array('h', [1000, -1000] * 800).tobytes()))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"DJANGO_SETTINGS_MODULE": "ai4joy.settings", "PATH": "/usr/bin:/bin"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "1000"

@@ -1,0 +1,113 @@
+"""The relay's uplink: browser -> Live.
+
+Owns the input buffer (PCM16 at 16 kHz, at most HOLD_BYTES: stale audio is dropped, oldest
+first), the event that wakes the sender, and the queue of control messages (typed text and
+push-to-talk marks) that must go upstream in order with the audio. Per audio frame it only
+appends to the buffer; the sender batches 40-100 ms per upstream message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import math
+import time
+from operator import mul
+from typing import Any
+
+from google.genai import types
+
+from audio import protocol
+from audio.turns import SessionTally
+from audio.upstream import Upstream
+
+BATCH_MIN = protocol.IN_RATE * 2 * 40 // 1000  # 40 ms of PCM16
+BATCH_MAX = protocol.IN_RATE * 2 * 100 // 1000  # 100 ms
+FLUSH_TAIL_S = 0.1  # send a short tail rather than hold it for the next frame
+HOLD_BYTES = protocol.IN_RATE * 2  # at most 1 s of input waits for the upstream
+SPEECH_RMS = 300  # a batch louder than this counts as the user speaking (latency measure)
+LEVEL_SAMPLES = 64  # samples read per batch for its loudness
+
+
+def level(pcm: bytes) -> int:
+    """Root mean square of PCM16 (native byte order, as audioop.rms was), from LEVEL_SAMPLES
+    evenly spaced samples: enough for a speech/silence gate, and about 10 us per 100 ms batch
+    where every sample would cost 100+ us (timeit on the 2-core dev box; audioop took ~2 us)."""
+    samples = memoryview(pcm)[: len(pcm) & ~1].cast("h")
+    samples = samples[:: max(1, len(samples) // LEVEL_SAMPLES)]
+    if not samples:
+        return 0
+    return math.isqrt(sum(map(mul, samples, samples)) // len(samples))
+
+
+class Uplink:
+    def __init__(self, *, tally: SessionTally, push_to_talk: bool) -> None:
+        self._tally = tally
+        self._push_to_talk = push_to_talk
+        self._buf = bytearray()
+        self._wake = asyncio.Event()
+        self._control: collections.deque[tuple[str, str]] = collections.deque(maxlen=64)
+
+    # --- called by the consumer, per frame ------------------------------------------------------
+    def feed_audio(self, pcm: bytes) -> None:
+        buf = self._buf
+        buf += pcm
+        self._tally.bytes_in += len(pcm)
+        over = len(buf) - HOLD_BYTES
+        if over > 0:
+            over += over & 1  # keep whole samples
+            del buf[:over]
+            self._tally.dropped_bytes += over
+        if len(buf) >= BATCH_MIN:
+            self._wake.set()
+
+    def control(self, kind: str, text: str = "") -> None:
+        now = time.monotonic()
+        if kind == "activity_end":
+            self._tally.speech_end_at = now
+        elif kind == "text":
+            self._tally.typed(text, now)
+        if kind != "text" and not self._push_to_talk:
+            return  # with voice detection on, the service finds turns itself (and refuses these)
+        self._control.append((kind, text))
+        self._wake.set()
+
+    def requeue_unanswered(self, text: str) -> None:
+        """A lost connection heard the user's turn but never answered it: ask again first (as
+        text: the audio is gone), so the turn is answered and saved once, not lost."""
+        if text and not any(kind == "text" for kind, _ in self._control):
+            self._control.appendleft(("text", text))
+            self._wake.set()
+
+    # --- the sender task ------------------------------------------------------------------------
+    async def run(self, upstream: Upstream) -> None:
+        buf = self._buf
+        while True:
+            if not self._control and len(buf) < BATCH_MIN:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), FLUSH_TAIL_S if buf else None)
+            session = await upstream.session()
+            try:
+                if self._control:
+                    while buf:
+                        await self._send_audio(session)
+                    kind, text = self._control.popleft()
+                    if kind == "text":
+                        await session.send_realtime_input(text=text)
+                    elif kind == "activity_start":
+                        await session.send_realtime_input(activity_start=types.ActivityStart())
+                    else:
+                        await session.send_realtime_input(activity_end=types.ActivityEnd())
+                elif buf:
+                    await self._send_audio(session)
+            except Exception:  # the downlink sees the same failure and reconnects
+                await upstream.replaced(session)
+
+    async def _send_audio(self, session: Any) -> None:
+        chunk = bytes(self._buf[:BATCH_MAX])
+        del self._buf[: len(chunk)]
+        if level(chunk) >= SPEECH_RMS:
+            self._tally.voiced(time.monotonic())
+        await session.send_realtime_input(audio=types.Blob(data=chunk, mime_type=protocol.IN_MIME))
