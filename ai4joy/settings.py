@@ -104,7 +104,8 @@ REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # channels_redis, riding out a Redis outage instead of ending every consumer.
+            "BACKEND": "ai4joy.channel_layer.ResilientRedisChannelLayer",
             "CONFIG": {
                 # redis-py 8 reads with a 5 s socket timeout by default, which cuts channels_redis's
                 # 5 s blocking BZPOPMIN short and kills every consumer idle for 5 s

