@@ -33,7 +33,6 @@ from ai4joy.tests.serving import (
 )
 from audio.protocol import CloseCode
 from audio.tests.test_drain import make_players, open_voice, stored
-from emulator.control import EmulatorControl
 from emulator.process import start_emulator
 
 REDIS = shutil.which("redis-server")
@@ -201,3 +200,81 @@ async def test_redis_restart_mid_scene_sockets_carry_on_and_supersede_rollback_w
         "And the lamp turns on by itself",
     ]
     assert not server.events("audio_relay_error")
+
+
+# --- the Gemini emulator killed mid-scene ------------------------------------------------------
+SCENE_CODE = """
+import json
+from improv.store import get_store
+print(json.dumps(get_store().scene_get({scene_id!r}).status))
+"""
+
+
+async def test_upstream_killed_mid_scene_says_so_closes_4011_and_keeps_the_scene(db_env, servers, tmp_path):
+    emulator = start_emulator(tmp_path / "emulator", seed=7, realtime_factor=4.0)
+    try:
+        env = {**db_env, **emulator_env(emulator), "SERVE_PROCESSES": "1"}
+        [player] = make_players(env, 1)
+        server = servers(env)
+        ws, _ = await open_voice(server, player)
+        await typed_turn(ws, "The dragon wants a haircut")
+        emulator.process.kill()  # Gemini Live gone: the socket drops, new connections are refused
+        emulator.process.wait(5)
+        seen: list[dict] = []
+        reader = asyncio.create_task(answer_pings(ws, seen))
+        await asyncio.wait_for(ws.wait_closed(), 20)
+        reader.cancel()
+    finally:
+        emulator.stop()
+
+    errors = [m for m in seen if m["type"] == "error"]
+    assert [e["code"] for e in errors] == ["upstream_unavailable"], seen
+    assert "text mode" in errors[0]["message"]  # what the player reads
+    assert ws.close_code == CloseCode.UPSTREAM_FAILURE and ws.close_reason == "upstream_error"
+    records = stored(env, [player["scene_id"]])[player["scene_id"]]
+    [audio] = records["audio"]
+    assert (audio["status"], audio["close_reason"]) == ("failed", "upstream_error")
+    assert audio["turns"] == 1
+    assert [t["text"] for t in records["turns"] if t["speaker"] == "user"] == ["The dragon wants a haircut"]
+    # The scene itself stays open: the page carries on in text mode.
+    assert run_django(SCENE_CODE.format(scene_id=player["scene_id"]), env) == "active"
+    assert server.events("gemini_error") and not server.events("audio_relay_error")
+
+
+# --- a slow upstream: 2 s before every reply ------------------------------------------------------
+async def test_slow_upstream_shows_in_the_latency_readout_and_nothing_times_out(
+    db_env, servers, gemini_emulator, gemini
+):
+    # Pings every 1 s: a reply that takes 2 s spans two of them, and the answered pings
+    # must keep the socket open throughout.
+    env = {
+        **db_env,
+        **emulator_env(gemini_emulator),
+        "SERVE_PROCESSES": "1",
+        "WEBSOCKET_PING_INTERVAL": "1",
+    }
+    [player] = make_players(env, 1)
+    server = servers(env)
+    gemini.arm({"type": "latency", "scope": "live", "ms": 2000})
+    ws, _ = await open_voice(server, player)
+    seen: list[dict] = []
+    reader = asyncio.create_task(answer_pings(ws, seen))
+    lines = ["The moon is made of bread", "Then we need a very big toaster", "Quick, before it goes stale"]
+    for line in lines:
+        count = len([m for m in seen if m["type"] == "turn_complete"])
+        await ws.send(json.dumps({"type": "text", "text": line}))
+        async with asyncio.timeout(40):
+            while len([m for m in seen if m["type"] == "turn_complete"]) == count:
+                assert not reader.done(), seen[-5:]
+                await asyncio.sleep(0.05)
+    await ws.send(json.dumps({"type": "end"}))
+    await asyncio.wait_for(reader, 10)
+
+    latencies = [m["latency_ms"] for m in seen if m["type"] == "turn_complete"]
+    assert len(latencies) == 3 and all(ms >= 2000 for ms in latencies), latencies  # the readout shows it
+    assert not [m for m in seen if m["type"] == "error"], seen
+    assert len([m for m in seen if m["type"] == "ping"]) >= 4  # pings kept flowing during the waits
+    assert ws.close_code == CloseCode.NORMAL
+    records = stored(env, [player["scene_id"]])[player["scene_id"]]
+    assert [(a["close_reason"], a["turns"]) for a in records["audio"]] == [("client_close", 3)]
+    assert [t["text"] for t in records["turns"] if t["speaker"] == "user"] == lines
