@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from channels_redis.core import RedisChannelLayer
@@ -50,14 +52,14 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
                     break
 
     async def send(self, channel: str, message: dict[str, Any]) -> None:
-        await self._tolerant("send", super().send(channel, message))
+        await self._tolerant("send", partial(super().send, channel, message))
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
-        await self._tolerant("group_send", super().group_send(group, message))
+        await self._tolerant("group_send", partial(super().group_send, group, message))
 
     async def group_add(self, group: str, channel: str) -> None:
         self._memberships[group].add(channel)  # kept even if Redis is down now: added on recovery
-        await self._tolerant("group_add", super().group_add(group, channel))
+        await self._tolerant("group_add", partial(super().group_add, group, channel))
 
     async def group_discard(self, group: str, channel: str) -> None:
         members = self._memberships.get(group)
@@ -65,13 +67,18 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
             members.discard(channel)
             if not members:
                 del self._memberships[group]
-        await self._tolerant("group_discard", super().group_discard(group, channel))
+        await self._tolerant("group_discard", partial(super().group_discard, group, channel))
 
-    async def _tolerant(self, operation: str, call: Any) -> None:
-        try:
-            await call
-        except OUTAGE as exc:
-            self._outage(operation, exc)
+    async def _tolerant(self, operation: str, call: Callable[[], Awaitable[None]]) -> None:
+        # Twice: the first use of a pooled connection that died with the old Redis fails even
+        # when Redis is back; the pool drops it and the second try connects afresh.
+        for attempt in range(2):
+            try:
+                await call()
+                return
+            except OUTAGE as exc:
+                if attempt:
+                    self._outage(operation, exc)
 
     def _outage(self, operation: str, exc: BaseException) -> None:
         if not self._down:

@@ -12,6 +12,7 @@ Each test says what the player sees and what is kept:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import subprocess
@@ -20,6 +21,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from ai4joy.tests.serving import (
     ServerProcess,
@@ -32,7 +35,7 @@ from ai4joy.tests.serving import (
     until_closed,
 )
 from audio.protocol import CloseCode
-from audio.tests.test_drain import make_players, open_voice, stored
+from audio.tests.test_drain import make_players, stored
 from emulator.process import start_emulator
 
 REDIS = shutil.which("redis-server")
@@ -109,6 +112,17 @@ def db_env(tmp_path_factory) -> dict[str, str]:
     return env
 
 
+async def open_voice(server: ServerProcess, player: dict) -> tuple[ClientConnection, dict]:
+    # Generous timeouts: on a loaded 2-core machine a fresh server process takes a while.
+    ws = await connect(
+        f"{server.ws_base}/ws/audio/{player['scene_id']}",
+        origin=server.origin,
+        open_timeout=30,
+        additional_headers={"Cookie": f"sessionid={player['cookie']}"},
+    )
+    return ws, await next_of_type(ws, "ready", timeout=30)
+
+
 def emulator_env(emulator) -> dict[str, str]:
     return {
         "GEMINI_BACKEND": "emulator",
@@ -136,14 +150,44 @@ async def typed_turn(ws, text: str, *, timeout: float = 30) -> dict:  # noqa: AS
     return await next_of_type(ws, "turn_complete", timeout=timeout)
 
 
-async def answer_pings(ws, into: list[dict], stop_on: str = "") -> None:
-    """Read everything, answering pings as the browser does, until the socket closes."""
-    async for raw in ws:
-        if isinstance(raw, str):
-            message = json.loads(raw)
-            into.append(message)
-            if message["type"] == "ping":
-                await ws.send(json.dumps({"type": "pong", "t": message.get("t")}))
+class Inbox:
+    """What the browser received (JSON messages), read by a task that answers pings as the page does."""
+
+    def __init__(self, ws) -> None:
+        self.ws = ws
+        self.messages: list[dict] = []
+        self._changed = asyncio.Condition()
+        self.task = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        with contextlib.suppress(ConnectionClosed):  # the close code is on self.ws
+            async for raw in self.ws:
+                if isinstance(raw, str):
+                    message = json.loads(raw)
+                    if message["type"] == "ping":
+                        await self.ws.send(json.dumps({"type": "pong", "t": message.get("t")}))
+                    async with self._changed:
+                        self.messages.append(message)
+                        self._changed.notify_all()
+        async with self._changed:
+            self._changed.notify_all()
+
+    def of(self, kind: str) -> list[dict]:
+        return [m for m in self.messages if m["type"] == kind]
+
+    async def until(self, predicate, timeout: float = 30) -> None:  # noqa: ASYNC109
+        def met() -> bool:
+            assert not self.task.done() or any(map(predicate, self.messages)), self.messages[-5:]
+            return any(map(predicate, self.messages))
+
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(met)
+
+    async def turn(self, text: str, timeout: float = 30) -> None:  # noqa: ASYNC109
+        """Type a line and wait for its turn_complete."""
+        done = len(self.of("turn_complete"))
+        await self.ws.send(json.dumps({"type": "text", "text": text}))
+        await self.until(lambda m: len(self.of("turn_complete")) > done, timeout)
 
 
 # --- Redis restarted mid-scene ---------------------------------------------------------------
@@ -220,14 +264,13 @@ async def test_upstream_killed_mid_scene_says_so_closes_4011_and_keeps_the_scene
         await typed_turn(ws, "The dragon wants a haircut")
         emulator.process.kill()  # Gemini Live gone: the socket drops, new connections are refused
         emulator.process.wait(5)
-        seen: list[dict] = []
-        reader = asyncio.create_task(answer_pings(ws, seen))
-        await asyncio.wait_for(ws.wait_closed(), 20)
-        reader.cancel()
+        inbox = Inbox(ws)
+        await asyncio.wait_for(inbox.task, 20)  # until the server closes the socket
     finally:
         emulator.stop()
 
-    errors = [m for m in seen if m["type"] == "error"]
+    seen = inbox.messages
+    errors = inbox.of("error")
     assert [e["code"] for e in errors] == ["upstream_unavailable"], seen
     assert "text mode" in errors[0]["message"]  # what the player reads
     assert ws.close_code == CloseCode.UPSTREAM_FAILURE and ws.close_reason == "upstream_error"
@@ -257,18 +300,13 @@ async def test_slow_upstream_shows_in_the_latency_readout_and_nothing_times_out(
     server = servers(env)
     gemini.arm({"type": "latency", "scope": "live", "ms": 2000})
     ws, _ = await open_voice(server, player)
-    seen: list[dict] = []
-    reader = asyncio.create_task(answer_pings(ws, seen))
+    inbox = Inbox(ws)
     lines = ["The moon is made of bread", "Then we need a very big toaster", "Quick, before it goes stale"]
     for line in lines:
-        count = len([m for m in seen if m["type"] == "turn_complete"])
-        await ws.send(json.dumps({"type": "text", "text": line}))
-        async with asyncio.timeout(40):
-            while len([m for m in seen if m["type"] == "turn_complete"]) == count:
-                assert not reader.done(), seen[-5:]
-                await asyncio.sleep(0.05)
+        await inbox.turn(line, timeout=40)
     await ws.send(json.dumps({"type": "end"}))
-    await asyncio.wait_for(reader, 10)
+    await asyncio.wait_for(inbox.task, 10)
+    seen = inbox.messages
 
     latencies = [m["latency_ms"] for m in seen if m["type"] == "turn_complete"]
     assert len(latencies) == 3 and all(ms >= 2000 for ms in latencies), latencies  # the readout shows it
@@ -278,3 +316,72 @@ async def test_slow_upstream_shows_in_the_latency_readout_and_nothing_times_out(
     records = stored(env, [player["scene_id"]])[player["scene_id"]]
     assert [(a["close_reason"], a["turns"]) for a in records["audio"]] == [("client_close", 3)]
     assert [t["text"] for t in records["turns"] if t["speaker"] == "user"] == lines
+
+
+# --- the database unavailable mid-scene (time-compressed: "30 s" is 5 s, the notice at 2 s) -------
+class DatabaseOutage:
+    """The SQLite file moved away: every new connection finds an empty database ("no such
+    table"), as a real outage fails every query; moved back, everything is there again."""
+
+    def __init__(self, url: str) -> None:
+        self.path = Path(url.removeprefix("sqlite:///"))
+        self.aside = self.path.with_name(self.path.name + ".away")
+
+    def begin(self) -> None:
+        self.path.rename(self.aside)
+
+    def end(self) -> None:
+        self.aside.replace(self.path)  # over the empty file a connection made meanwhile
+
+
+async def test_database_outage_mid_scene_queues_turns_and_writes_them_all_when_back(
+    db_env, servers, gemini_emulator
+):
+    env = {**db_env, **emulator_env(gemini_emulator), "SERVE_PROCESSES": "1", "VOICE_SAVE_NOTICE_S": "2"}
+    [player] = make_players(env, 1)
+    server = servers(env)
+    outage = DatabaseOutage(env["DATABASE_URL"])
+    ws, _ = await open_voice(server, player)
+    inbox = Inbox(ws)
+    turn, until, seen = inbox.turn, inbox.until, inbox.messages
+    lines = [
+        "The pirate ship is out of jam",
+        "We trade the parrot for a jar",
+        "The parrot negotiates a better deal",
+        "Now the parrot is captain",
+    ]
+    try:
+        await turn(lines[0])
+        outage.begin()  # a blip: shorter than the notice threshold
+        await turn(lines[1])
+        await asyncio.sleep(0.5)
+        outage.end()
+        await asyncio.sleep(1.5)  # the retry writes it; no notice comes
+        assert not [m for m in seen if m["type"] == "saving"], "a short outage must not worry the player"
+
+        outage.begin()  # a long one: turns go on, saving waits
+        await turn(lines[2])
+        await turn(lines[3])
+        await until(lambda m: m["type"] == "saving" and m["delayed"])
+        await asyncio.sleep(3)
+    finally:
+        if outage.aside.exists():
+            outage.end()
+    await until(lambda m: m["type"] == "saving" and not m["delayed"])
+    await ws.send(json.dumps({"type": "end"}))
+    await asyncio.wait_for(inbox.task, 15)
+
+    saving = [m for m in seen if m["type"] == "saving"]
+    assert [m["delayed"] for m in saving] == [True, False]
+    assert saving[0]["pending"] == 2  # the two turns said during the outage, kept in memory
+    assert ws.close_code == CloseCode.NORMAL
+    records = stored(env, [player["scene_id"]])[player["scene_id"]]
+    user = [t["text"] for t in records["turns"] if t["speaker"] == "user"]
+    assert user == lines  # every turn written once, in order
+    partner = [t["text"] for t in records["turns"] if t["speaker"] == "partner"]
+    finals = [m["text"] for m in seen if m["type"] == "transcript" and m["role"] == "partner" and m["final"]]
+    assert partner == finals and len(partner) == 4
+    [audio] = records["audio"]
+    assert (audio["close_reason"], audio["turns"]) == ("client_close", 4)
+    assert server.events("voice_turn_save_delayed") and server.events("voice_turn_save_recovered")
+    assert not server.events("voice_turn_save_failed") and not server.events("voice_turns_lost")
