@@ -170,6 +170,16 @@ class VoiceStage {
           this.view.coach(String(message.text));
         }
         break;
+      case 'saving':
+        // Sent only when saving has failed for a while (the store is down); lines are kept meanwhile.
+        this.view.showNotice(message.delayed ? {
+          title: 'Saving is delayed',
+          body: `Your last ${message.pending} line(s) are kept and will be saved as soon as our database is back. Keep playing.`,
+        } : {
+          title: 'Scene saved',
+          body: 'Everything you said has been saved.',
+        }, [], 'status');
+        break;
       case 'warning':
         this.view.showNotice({
           title: 'Voice session ending soon',
