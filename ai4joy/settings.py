@@ -104,7 +104,8 @@ REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # channels_redis, riding out a Redis outage instead of ending every consumer.
+            "BACKEND": "ai4joy.channel_layer.ResilientRedisChannelLayer",
             "CONFIG": {
                 # redis-py 8 reads with a 5 s socket timeout by default, which cuts channels_redis's
                 # 5 s blocking BZPOPMIN short and kills every consumer idle for 5 s
@@ -181,6 +182,9 @@ IMPROV_IDLE_EXPIRY_MINUTES = env.int("IMPROV_IDLE_EXPIRY_MINUTES", default=60)
 # --- Voice ----------------------------------------------------------------------------
 WEBSOCKET_TIMEOUT = env.int("WEBSOCKET_TIMEOUT", default=3600)
 WEBSOCKET_PING_INTERVAL = env.int("WEBSOCKET_PING_INTERVAL", default=30)
+# A voice turn that cannot be saved (the store is down) stays queued in memory and is retried;
+# the player is told only once saving has failed for this long.
+VOICE_SAVE_NOTICE_S = env.float("VOICE_SAVE_NOTICE_S", default=10.0)
 DRAIN_TIMEOUT = env.float("DRAIN_TIMEOUT", default=8.0)
 
 # --- Voice cost and the daily budget breaker (audio/cost.py, audio/budget.py) --------------
@@ -321,6 +325,9 @@ LOGGING = {
         "daphne": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},
         "google_genai": {"level": "WARNING"},
+        # At DEBUG websockets logs every frame with the start of its payload: base64 audio, and
+        # a line per frame (ai4joy/tests/test_log_secrets.py found it).
+        "websockets": {"level": "INFO"},
     },
 }
 TEST_RUNNER = "ai4joy.test_runner.PytestTestRunner"

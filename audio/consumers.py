@@ -44,6 +44,19 @@ class AudioConsumer(AsyncWebsocketConsumer):
     _joined: tuple[str, ...] = ()
     _bad_messages = 0
 
+    # --- dispatch ----------------------------------------------------------------------------------
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels awaits aclose_old_connections() before every handler: a hop onto the one
+        # thread that runs all thread-sensitive sync work, database writes included, so at 25
+        # audio frames a second per socket the frames queue behind every turn being saved. The
+        # frame handler touches no database (what it starts that does goes through
+        # database_sync_to_async, which closes stale connections itself); every other message
+        # keeps Channels' hygiene.
+        if message["type"] == "websocket.receive":
+            await self.websocket_receive(message)
+        else:
+            await super().dispatch(message)
+
     # --- handshake -------------------------------------------------------------------------------
     async def connect(self) -> None:
         user = self.scope.get("user")

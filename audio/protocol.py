@@ -31,6 +31,9 @@ Server -> client messages (JSON):
 - `usage` {bytes_in, bytes_out, turns, tokens_in, tokens_out, tokens_total, dropped_audio_ms}:
   session totals so far (dropped_audio_ms: stale input the server discarded);
 - `room` {energy, engagement, mood} and `coach` {text}: after a turn is saved;
+- `saving` {delayed, pending}: only when saving turns has failed for VOICE_SAVE_NOTICE_S
+  (the store is down): `delayed: true` with the turns kept in memory, then `delayed: false`
+  once they are all written;
 - `warning` {reason: duration_cap, seconds_left}; `error` {code, message} (every code: ERROR_CODES);
 - `reconnect` {reason: server_restart, resume_token, retry_after_ms}: followed by close 4012.
 """
@@ -44,7 +47,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
-from typing import Any, Literal, Required, TypedDict
+from typing import Any, Literal, Required, TypedDict, cast
 
 IN_RATE = 16_000
 OUT_RATE = 24_000
@@ -92,7 +95,9 @@ class CloseReason(StrEnum):
 
     ending: Ending
 
-    def __new__(cls, value: str, ending: Ending) -> CloseReason:
+    def __new__(cls, value: str, ending: Ending | None = None) -> CloseReason:
+        # Only called while the class is built (CloseReason("x") looks a member up by value).
+        assert ending is not None
         member = str.__new__(cls, value)
         member._value_ = value
         member.ending = ending
@@ -342,6 +347,12 @@ class RoomMessage(TypedDict):
     mood: Any
 
 
+class SavingMessage(TypedDict):
+    type: Literal["saving"]
+    delayed: bool
+    pending: int
+
+
 class CoachMessage(TypedDict):
     type: Literal["coach"]
     text: str
@@ -394,6 +405,10 @@ def ready(*, session_id: str, resumed: bool, ping_interval_s: float, max_duratio
     }
 
 
+def saving(*, delayed: bool, pending: int) -> SavingMessage:
+    return {"type": "saving", "delayed": delayed, "pending": pending}
+
+
 def ping(*, t: Any) -> PingMessage:
     return {"type": "ping", "t": t}
 
@@ -419,10 +434,7 @@ def turn_complete(*, latency_ms: int | None) -> TurnCompleteMessage:
 
 def usage(*, totals: Mapping[str, int], dropped_audio_ms: int) -> UsageMessage:
     """Session totals so far: only the counters that moved (keys of AudioSessionRecord)."""
-    msg: UsageMessage = {"type": "usage"}
-    msg.update(totals)  # type: ignore[typeddict-item]
-    msg["dropped_audio_ms"] = dropped_audio_ms
-    return msg
+    return cast(UsageMessage, {"type": "usage", **totals, "dropped_audio_ms": dropped_audio_ms})
 
 
 def room(values: Mapping[str, Any]) -> RoomMessage:

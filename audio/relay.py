@@ -9,8 +9,8 @@ Made of small parts that each own their state:
 
 The relay itself owns the lifecycle (its tasks, started in `start()`, ended once in `stop()`),
 the keepalive (pings, idle close, the WEBSOCKET_TIMEOUT duration cap with a warning a minute
-before) and persistence (finished turns and counters saved by one task, so slow writes never
-stall the audio).
+before) and persistence (`TurnWriter`, audio/persist.py: finished turns and counters saved by
+one task, so slow writes never stall the audio, and queued through a store outage).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from audio import protocol, services
 from audio.browser import Browser, BrowserPort
 from audio.downlink import Downlink
 from audio.metrics import VoiceObserver
+from audio.persist import TurnWriter
 from audio.protocol import CloseReason
 from audio.turns import CompletedTurn, SessionTally
 from audio.uplink import Uplink
@@ -78,7 +79,14 @@ class LiveRelay:
             observer=self._obs,
         )
         self._missed_pings = 0
-        self._persist_q: asyncio.Queue[tuple[CompletedTurn, dict[str, int]] | None] = asyncio.Queue(64)
+        self._writer = TurnWriter(
+            scene_id=scene_id,
+            user_id=user_id,
+            session_id=record_id,
+            browser=self._browser,
+            resume_handle=lambda: self._upstream.handle,
+            observer=self._obs,
+        )
         self._tasks: list[asyncio.Task[None]] = []
         self._persist_task: asyncio.Task[None] | None = None
         self._stopping: asyncio.Future[None] | None = None
@@ -101,7 +109,7 @@ class LiveRelay:
                 asyncio.create_task(self._guard(coro))
                 for coro in (self._run_downlink(), self._uplink.run(self._upstream), self._keepalive())
             ]
-            self._persist_task = asyncio.create_task(self._persist_loop())
+            self._persist_task = asyncio.create_task(self._writer.run())
 
     @property
     def stopping(self) -> bool:
@@ -133,11 +141,10 @@ class LiveRelay:
         await asyncio.wait(self._tasks, timeout=2.0)
         if self._persist_task is not None:
             partial = self._tally.complete_turn()  # a turn cut short is still part of the scene
-            if partial.user_text or partial.partner_text:
-                self._persist_q.put_nowait((partial, {}))
-            self._persist_q.put_nowait(None)
+            self._writer.finish(partial if partial.user_text or partial.partner_text else None)
             done, _ = await asyncio.wait({self._persist_task}, timeout=PERSIST_TIMEOUT_S)
             if not done:
+                self._writer.log_lost()
                 self._persist_task.cancel()
         handle = self._upstream.handle
         final = self._tally.take_counters()
@@ -181,29 +188,9 @@ class LiveRelay:
             notice = protocol.upstream_quota() if lost.quota else protocol.closing(CloseReason.UPSTREAM_ERROR)
             self._begin_stop(CloseReason.UPSTREAM_ERROR, notice)
 
-    # --- persistence ---------------------------------------------------------------------------------
+    # --- persistence (audio/persist.py) -----------------------------------------------------------
     async def _turn_done(self, turn: CompletedTurn, counters: dict[str, int]) -> None:
-        await self._persist_q.put((turn, counters))
-
-    async def _persist_loop(self) -> None:
-        while (job := await self._persist_q.get()) is not None:
-            turn, counters = job
-            try:
-                with self._obs.store_write("voice_turn_save"):
-                    messages = await services.voice_turn_save(
-                        scene_id=self._scene_id, user_id=self._user_id, turn=turn
-                    )
-                    await services.audio_session_flush(
-                        session_id=self.record_id, counters=counters, resume_handle=self._upstream.handle
-                    )
-            except Exception:
-                log.exception(
-                    "voice turn not saved",
-                    extra={"event": "voice_turn_save_failed", "session_id": self.record_id},
-                )
-                continue
-            for message in messages:
-                await self._browser.send_json(message)
+        await self._writer.put(turn, counters)
 
     # --- keepalive and the duration cap -----------------------------------------------------------
     async def _keepalive(self) -> None:

@@ -13,24 +13,24 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-# Status names, defined here once (the store persists them; improv/lifecycle.py has the rules).
-# Scene lifecycle (the guide's "session").
-MC_WELCOME = "mc_welcome"
-GAME_SELECTION = "game_selection"
-SUGGESTION = "suggestion"
-ACTIVE = "active"
-SCENE_COMPLETE = "scene_complete"
-COACHING = "coaching"
-CLOSED = "closed"
-EXPIRED = "expired"
+from improv.statuses import (
+    ACTIVE,
+    AUDIO_ACTIVE,
+    AUDIO_ENDED,
+    AUDIO_FAILED,
+    CLOSED,
+    COACHING,
+    EXPIRED,
+    GAME_SELECTION,
+    MC_WELCOME,
+    SCENE_COMPLETE,
+    SUGGESTION,
+)
+
 SCENE_STATUSES = (MC_WELCOME, GAME_SELECTION, SUGGESTION, ACTIVE, SCENE_COMPLETE, COACHING, CLOSED, EXPIRED)
 OPEN_STATUSES = frozenset({MC_WELCOME, GAME_SELECTION, SUGGESTION, ACTIVE, SCENE_COMPLETE, COACHING})
 SPEAKERS = ("user", "partner", "mc", "coach", "audience")
 MODES = ("text", "voice")  # what a scene or a turn is played in
-# An audio session (one voice socket).
-AUDIO_ACTIVE = "active"
-AUDIO_ENDED = "ended"
-AUDIO_FAILED = "failed"
 AUDIO_STATUSES = (AUDIO_ACTIVE, AUDIO_ENDED, AUDIO_FAILED)
 FINISHED_AUDIO = (AUDIO_ENDED, AUDIO_FAILED)  # what audio_session_finish may set
 
