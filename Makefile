@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # Tests use the local PostgreSQL when it answers, else SQLite.
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: run test setup migrate lint typecheck bench check-deploy deploy-dry-run loadtest clean
+.PHONY: run test setup migrate lint typecheck bench bench-smoke check-deploy deploy-dry-run loadtest clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,8 +40,13 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/mypy .
 
+## make bench: the voice relay ladder, app beside a bare relay (table + var/bench/report.json)
+BENCH_ARGS ?=
 bench: setup
-	$(PY) -m bench.relay_bench
+	$(PY) -m bench.run $(BENCH_ARGS)
+
+bench-smoke: setup
+	$(PY) -m bench.run --smoke
 
 check-deploy: setup
 	AI4JOY_ENV=production DJANGO_SECRET_KEY=$$($(PY) -c "import secrets;print(secrets.token_urlsafe(50))") \

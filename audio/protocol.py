@@ -31,6 +31,9 @@ Server -> client messages (JSON):
 - `usage` {bytes_in, bytes_out, turns, tokens_in, tokens_out, tokens_total, dropped_audio_ms}:
   session totals so far (dropped_audio_ms: stale input the server discarded);
 - `room` {energy, engagement, mood} and `coach` {text}: after a turn is saved;
+- `saving` {delayed, pending}: only when saving turns has failed for VOICE_SAVE_NOTICE_S
+  (the store is down): `delayed: true` with the turns kept in memory, then `delayed: false`
+  once they are all written;
 - `warning` {reason: duration_cap, seconds_left}; `error` {code, message} (every code: ERROR_CODES);
 - `reconnect` {reason: server_restart, resume_token, retry_after_ms}: followed by close 4012.
 """
@@ -69,6 +72,7 @@ class CloseCode(IntEnum):
     SERVER_RESTART = 4012  # this server is restarting: reconnect now with the resume token
     TOO_BIG = 4013  # a frame over MAX_FRAME_BYTES
     ROLLED_BACK = 4014  # voice was turned off for this user by the rollout: carry on in text mode
+    BUDGET_REACHED = 4015  # today's voice budget is spent (audio/budget.py): text mode until midnight
     LIMIT_EXCEEDED = 4029  # a rate or concurrency limit
 
 
@@ -343,6 +347,12 @@ class RoomMessage(TypedDict):
     mood: Any
 
 
+class SavingMessage(TypedDict):
+    type: Literal["saving"]
+    delayed: bool
+    pending: int
+
+
 class CoachMessage(TypedDict):
     type: Literal["coach"]
     text: str
@@ -393,6 +403,10 @@ def ready(*, session_id: str, resumed: bool, ping_interval_s: float, max_duratio
         "max_duration_s": max_duration_s,
         "max_frame_bytes": MAX_FRAME_BYTES,
     }
+
+
+def saving(*, delayed: bool, pending: int) -> SavingMessage:
+    return {"type": "saving", "delayed": delayed, "pending": pending}
 
 
 def ping(*, t: Any) -> PingMessage:

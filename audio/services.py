@@ -8,6 +8,7 @@ The store is synchronous; every call crosses into it through `improv.store.store
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from asgiref.sync import async_to_sync
@@ -147,3 +148,36 @@ def audio_session_end(*, user_id: int, reason: str = CloseReason.ADMIN.value) ->
         log.exception("channel layer send failed", extra={"event": "audio_end_failed", "group": group})
         return False
     return True
+
+
+# --- a store outage in the middle of a scene --------------------------------------------------
+def is_store_outage(exc: BaseException) -> bool:
+    """Whether `exc` means the store is unreachable for now (worth retrying), not a bad request."""
+    from django.db import InterfaceError, OperationalError
+
+    if isinstance(exc, (OperationalError, InterfaceError, ConnectionError, TimeoutError)):
+        return True
+    try:
+        from google.api_core import exceptions as gcp
+    except ImportError:  # pragma: no cover - google-cloud-firestore brings it
+        return False
+    return isinstance(exc, (gcp.ServiceUnavailable, gcp.DeadlineExceeded, gcp.InternalServerError))
+
+
+async def voice_turn_save_again(
+    *, scene_id: str, user_id: int, turn: CompletedTurn
+) -> list[protocol.RoomMessage | protocol.CoachMessage]:
+    """Save a turn whose earlier save failed mid-way, without saving any line twice: an outage
+    between the user's line and the partner's leaves the user's stored (with its start time)."""
+    if turn.user_text:
+        started = turn.meta("user").get("started_at")
+        stored = await store_call(get_store().turns_list)(scene_id)
+        if any(
+            t.speaker == "user"
+            and t.mode == "voice"
+            and t.text == turn.user_text
+            and t.meta.get("started_at") == started
+            for t in stored
+        ):
+            turn = dataclasses.replace(turn, user_text="")  # only the partner's line is left
+    return await voice_turn_save(scene_id=scene_id, user_id=user_id, turn=turn)

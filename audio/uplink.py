@@ -3,7 +3,8 @@
 Owns the input buffer (PCM16 at 16 kHz, at most HOLD_BYTES: stale audio is dropped, oldest
 first), the event that wakes the sender, and the queue of control messages (typed text and
 push-to-talk marks) that must go upstream in order with the audio. Per audio frame it only
-appends to the buffer; the sender batches 40-100 ms per upstream message.
+appends to the buffer; the sender sends 100 ms per upstream message (a shorter tail after
+FLUSH_TAIL_S).
 """
 
 from __future__ import annotations
@@ -24,8 +25,11 @@ from audio.turns import SessionTally
 if TYPE_CHECKING:  # only the type: the uplink needs no SDK or Django to load
     from audio.upstream import Upstream
 
-BATCH_MIN = protocol.IN_RATE * 2 * 40 // 1000  # 40 ms of PCM16
-BATCH_MAX = protocol.IN_RATE * 2 * 100 // 1000  # 100 ms
+# Each upstream message costs the SDK a pydantic model, JSON, base64 and a TLS write, so the sender
+# waits for 100 ms of audio (10 messages a second, not 25): at most 100 ms more before the service
+# hears a word, against its own ~600 ms of silence to end a turn (make bench: before/after).
+BATCH_MIN = protocol.IN_RATE * 2 * 100 // 1000  # 100 ms of PCM16
+BATCH_MAX = BATCH_MIN
 FLUSH_TAIL_S = 0.1  # send a short tail rather than hold it for the next frame
 HOLD_BYTES = protocol.IN_RATE * 2  # at most 1 s of input waits for the upstream
 SPEECH_RMS = 300  # a batch louder than this counts as the user speaking (latency measure)

@@ -131,7 +131,12 @@ def scene_timeline(turns: Iterable[Any]) -> Timeline:
     placed = [(t, p) for t in turns if t.speaker in ROLES and (p := _placed(t)) is not None]
     origin = min((p[0] for _, p in placed), default=0.0)
     segments: list[Segment] = []
+    said_until = origin
     for turn, (start, end, estimated) in placed:
+        if estimated and start < said_until:
+            # A guessed length must not invent an overlap (a cut-off): the line follows the last one.
+            start, end = said_until, said_until + (end - start)
+        said_until = max(said_until, end)
         meta = turn.meta or {}
         latency = meta.get("latency_ms")
         response = None
@@ -161,7 +166,8 @@ def _facts(segments: list[Segment]) -> Facts:
     # The partner cut the player off when its line starts before the player's line before it ends.
     user_cut = 0
     for prev, nxt in itertools.pairwise(segments):
-        if prev.role == "user" and nxt.role == "partner" and nxt.start_s < prev.end_s - 0.05:
+        measured = not (prev.estimated or nxt.estimated)
+        if measured and prev.role == "user" and nxt.role == "partner" and nxt.start_s < prev.end_s - 0.05:
             user_cut += 1
     responses = [s.response_ms for s in partners if s.response_ms is not None]
     return Facts(

@@ -17,6 +17,12 @@ readonly AUDIT_LOG_FILTER='logName:"cloudaudit.googleapis.com" AND (protoPayload
 phase_observability() {
   local vars=() file rendered name
   mapfile -t vars < <(template_vars)
+  # The dashboard's audio min/max lines, and the guide's cost overrun (daily spend > 120% of the
+  # daily budget: DAILY_BUDGET_USD, whole dollars; by default a thirtieth of BUDGET_AMOUNT).
+  local daily_budget="${DAILY_BUDGET_USD:-$((BUDGET_AMOUNT / 30))}"
+  [[ "${daily_budget}" =~ ^[0-9]+$ ]] || die "DAILY_BUDGET_USD must be whole dollars, not '${daily_budget}'"
+  vars+=("AUDIO_MIN_INSTANCES=${AUDIO_MIN_INSTANCES}" "AUDIO_MAX_INSTANCES=${AUDIO_MAX_INSTANCES}"
+    "DAILY_COST_ALERT_USD=$((daily_budget * 12 / 10))")
 
   info "observability: log-based metrics"
   local have_metrics
@@ -91,7 +97,9 @@ phase_observability() {
 
   info "observability: budget alert"
   if [[ -z "${BILLING_ACCOUNT}" ]]; then
-    warn "BILLING_ACCOUNT is empty in infra/env/${ENVIRONMENT}.env: budget alert skipped"
+    warn "BILLING_ACCOUNT is empty in infra/env/${ENVIRONMENT}.env: the Cloud Billing budget (80/100/120% of" \
+      "${BUDGET_AMOUNT} USD a month) was NOT created, so the whole bill is unwatched; only the app's own" \
+      "estimate of voice spend is alerted on (daily > 120% of ${daily_budget} USD). Set BILLING_ACCOUNT to add it."
   else
     local budget_name="ai4joy ${ENVIRONMENT} budget"
     [[ -n "$(list_by_display_name "${budget_name}" billing budgets list "--billing-account=${BILLING_ACCOUNT}")" ]] \

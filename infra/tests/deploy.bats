@@ -242,7 +242,12 @@ setup() {
     python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert "jsonPayload.event=" in d["filter"], d' "${file}"
   done
   policies="$(calls_matching "${FIRST}" '^gcloud alpha monitoring policies create --policy-from-file=')"
-  [ "$(wc -l <<<"${policies}")" -eq 9 ]
+  [ "$(wc -l <<<"${policies}")" -eq 11 ]
+  # the guide's cost overrun: daily voice spend > 120% of DAILY_BUDGET_USD (367 in production.env)
+  cost="$(grep -oE -- '--policy-from-file=[^ ]+' <<<"${policies}" | cut -d= -f2 | while read -r f; do
+    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); c=d["conditions"][0]["conditionThreshold"]
+if "ai4joy.voice.cost" in c["filter"]: print(c["thresholdValue"])' "${f}"; done)"
+  [ "${cost}" = 440 ]
   grep -q -- '--notification-channels=projects/ai4joy-production/notificationChannels/' <<<"${policies}"
   run grep -c '^gcloud monitoring policies' "${FIRST}"
   [ "${output}" = 0 ]
@@ -251,12 +256,12 @@ setup() {
   [ "$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["mosaicLayout"]["tiles"]))' "${file}")" -eq 9 ]
   # SLOs through the REST API, authenticated, with the guide's goals
   calls_matching "${FIRST}" '^curl POST https://monitoring.googleapis.com/v3/projects/ai4joy-production/services\?serviceId=ai4joy-api auth' | grep -q .
-  for slo in api-availability api-latency audio-availability; do
+  for slo in api-availability api-latency audio-availability audio-first-audio-latency audio-quality; do
     calls_matching "${FIRST}" "^curl POST .*serviceLevelObjectiveId=${slo} auth body=" | grep -q .
   done
   goals="$(for f in $(grep -oE 'body=[^ ]+' "${FIRST}" | cut -d= -f2); do
     python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("goal", ""))' "${f}"; done | sort | tr '\n' ' ')"
-  [[ "${goals}" == *"0.95 0.995 0.995"* ]]
+  [[ "${goals}" == *"0.95 0.95 0.98 0.995 0.995"* ]]
   assert_line_has "$(calls_matching "${FIRST}" '^gcloud billing budgets create ')" \
     --billing-account=000000-AAAAAA-BBBBBB --budget-amount=11000USD --threshold-rule=percent=0.8 \
     --threshold-rule=percent=1.0 --threshold-rule=percent=1.2 --filter-projects=projects/ai4joy-production

@@ -89,6 +89,9 @@ def test_monitoring_json_matches_google_schemas() -> None:
         "DOMAIN_NAME": "app.example.com",
         "AUDIO_SATURATION_INSTANCES": "40",
         "API_SATURATION_INSTANCES": "80",
+        "AUDIO_MIN_INSTANCES": "2",
+        "AUDIO_MAX_INSTANCES": "50",
+        "DAILY_COST_ALERT_USD": "440",
     }
 
     def render(path: Path) -> str:
