@@ -66,6 +66,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "ai4joy.logging.RequestContextMiddleware",
+    "ai4joy.health.ProbeMiddleware",  # health probes: before anything validates the Host header
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -264,7 +265,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 # Health checks from Cloud Run arrive over plain HTTP inside Google's network.
-SECURE_REDIRECT_EXEMPT = [r"^health$", r"^ws/health$"]
+SECURE_REDIRECT_EXEMPT = [r"^health(/live)?$", r"^ws/health(/live)?$"]
 SESSION_COOKIE_AGE = 60 * 60 * 24 * 14
 DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
 

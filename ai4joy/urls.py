@@ -1,7 +1,8 @@
 """HTTP routes, chosen by SERVICE_ROLE.
 
-api: pages, /api/v1, /health, /admin and sign-in. audio: /ws/health only (its
-WebSockets are routed in asgi.py). all: both, for local use.
+api: pages, /api/v1, /admin and sign-in. audio: no pages (its WebSockets are routed in
+asgi.py). all: both, for local use. The health probes of each role (/health, /ws/health and
+their /live forms) are answered by ai4joy.health.ProbeMiddleware, ahead of Host validation.
 """
 
 from django.conf import settings
@@ -10,18 +11,12 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import URLPattern, URLResolver, include, path
 from django.views import defaults
 
-from ai4joy import health
-
 urlpatterns: list[URLPattern | URLResolver] = []
-
-if settings.SERVICE_ROLE in {"audio", "all"}:
-    urlpatterns += [path("ws/health", health.audio_health, name="audio-health")]
 
 if settings.SERVICE_ROLE in {"api", "all"}:
     from ai4joy.api import api
 
     urlpatterns += [
-        path("health", health.api_health, name="health"),
         path("admin/audio/", include("audio.urls")),  # the voice feature's admin pages
         path("admin/", admin.site.urls),
         path("accounts/", include("allauth.urls")),

@@ -87,11 +87,13 @@ deploy_if_changed() {
 # until Django answers (up to 2 min for the audio service, 1 min for the api); liveness
 # restarts an instance only after minutes of consecutive failures, because a restart of an
 # audio instance drops every open one-hour voice scene on it (liveness is for wedged
-# instances, not for slow moments). Liveness waits until the startup probe has passed.
+# instances, not for slow moments). Liveness waits until the startup probe has passed, and
+# asks only whether the process serves (/…/health/live): a database or Redis outage must not
+# restart every instance at once. The app answers probes under any Host (ai4joy/health.py).
 readonly AUDIO_STARTUP_PROBE="httpGet.path=/ws/health,httpGet.port=8080,initialDelaySeconds=0,timeoutSeconds=3,periodSeconds=5,failureThreshold=24"
-readonly AUDIO_LIVENESS_PROBE="httpGet.path=/ws/health,httpGet.port=8080,timeoutSeconds=5,periodSeconds=60,failureThreshold=5"
+readonly AUDIO_LIVENESS_PROBE="httpGet.path=/ws/health/live,httpGet.port=8080,timeoutSeconds=5,periodSeconds=60,failureThreshold=5"
 readonly API_STARTUP_PROBE="httpGet.path=/health,httpGet.port=8080,initialDelaySeconds=0,timeoutSeconds=3,periodSeconds=3,failureThreshold=20"
-readonly API_LIVENESS_PROBE="httpGet.path=/health,httpGet.port=8080,timeoutSeconds=5,periodSeconds=30,failureThreshold=3"
+readonly API_LIVENESS_PROBE="httpGet.path=/health/live,httpGet.port=8080,timeoutSeconds=5,periodSeconds=30,failureThreshold=3"
 
 #######################################
 # A deploy must end with its new revision serving. Cloud Run keeps a pinned split for

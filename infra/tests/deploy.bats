@@ -132,11 +132,11 @@ setup() {
   audio="$(calls_matching "${FIRST}" '^gcloud run deploy ai4joy-audio-service ')"
   assert_line_has "${audio}" \
     --startup-probe=httpGet.path=/ws/health,httpGet.port=8080,initialDelaySeconds=0,timeoutSeconds=3,periodSeconds=5,failureThreshold=24 \
-    --liveness-probe=httpGet.path=/ws/health,httpGet.port=8080,timeoutSeconds=5,periodSeconds=60,failureThreshold=5
+    --liveness-probe=httpGet.path=/ws/health/live,httpGet.port=8080,timeoutSeconds=5,periodSeconds=60,failureThreshold=5
   api="$(calls_matching "${FIRST}" '^gcloud run deploy ai4joy-api-service ')"
   assert_line_has "${api}" \
     --startup-probe=httpGet.path=/health,httpGet.port=8080,initialDelaySeconds=0,timeoutSeconds=3,periodSeconds=3,failureThreshold=20 \
-    --liveness-probe=httpGet.path=/health,httpGet.port=8080,timeoutSeconds=5,periodSeconds=30,failureThreshold=3
+    --liveness-probe=httpGet.path=/health/live,httpGet.port=8080,timeoutSeconds=5,periodSeconds=30,failureThreshold=3
   # liveness on the audio service tolerates minutes of failure: a restart drops every open scene
   period="$(grep -oE -- '--liveness-probe=[^ ]*' <<<"${audio}" | grep -oE 'periodSeconds=[0-9]+' | cut -d= -f2)"
   threshold="$(grep -oE -- '--liveness-probe=[^ ]*' <<<"${audio}" | grep -oE 'failureThreshold=[0-9]+' | cut -d= -f2)"
