@@ -30,6 +30,10 @@ service_env_vars() {
     "ACCOUNT_EMAIL_LOGIN=false"
     "GOOGLE_OAUTH_CLIENT_ID=${GOOGLE_OAUTH_CLIENT_ID}"
     "DRAIN_TIMEOUT=8"
+    # Metrics and traces to Cloud Monitoring/Trace (ai4joy/telemetry.py): the dashboard and SLOs read them.
+    "OTEL_EXPORTER=gcp"
+    # The app's own breaker: new voice sessions are refused past today's estimated spend.
+    "VOICE_DAILY_BUDGET_USD=${DAILY_BUDGET_USD:-0}"
   )
   for pair in "${pairs[@]}"; do
     [[ "${pair}" != *,* ]] || die "environment value must not contain a comma: ${pair%%=*}"

@@ -162,7 +162,8 @@ setup() {
     for kv in GCP_PROJECT_ID=ai4joy-production VERTEX_AI_LOCATION=us-central1 WEBSOCKET_TIMEOUT=3600 \
       WEBSOCKET_PING_INTERVAL=30 SESSION_STORE=firestore GEMINI_BACKEND=vertex REDIS_URL=redis://10.0.0.3:6379/0 \
       ALLOWED_HOSTS=app.example.com CSRF_TRUSTED_ORIGINS=https://app.example.com DJANGO_DEBUG=false \
-      ACCOUNT_EMAIL_LOGIN=false GOOGLE_OAUTH_CLIENT_ID=test-client.apps.googleusercontent.com DRAIN_TIMEOUT=8; do
+      ACCOUNT_EMAIL_LOGIN=false GOOGLE_OAUTH_CLIENT_ID=test-client.apps.googleusercontent.com DRAIN_TIMEOUT=8 \
+      OTEL_EXPORTER=gcp VOICE_DAILY_BUDGET_USD=367; do
       [[ ",${env#--update-env-vars=}," == *",${kv},"* ]] || { echo "${svc}: missing ${kv}"; return 1; }
     done
     [[ "${line}" == *"--set-secrets=DJANGO_SECRET_KEY=django-secret-key:latest,DATABASE_URL=database-url:latest"* ]]
