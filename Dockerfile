@@ -30,9 +30,10 @@ RUN AI4JOY_ENV=production DJANGO_SECRET_KEY=build python manage.py collectstatic
 USER app
 EXPOSE 8080
 
-# Docker/compose health check (Cloud Run ignores HEALTHCHECK and uses its own probes).
-# /health for the api role, /ws/health for audio; sent with the first ALLOWED_HOSTS entry as
-# Host so that Django's host check passes.
+# Docker/compose health check. Cloud Run ignores HEALTHCHECK: there the services declare
+# their own HTTP startup and liveness probes on the same paths (infra/phases/services.sh,
+# listed in infra/README.md). /health for the api role, /ws/health for audio; sent with
+# the first ALLOWED_HOSTS entry as Host so that Django's host check passes.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, sys, urllib.request as u; role = os.environ.get('SERVICE_ROLE', 'all'); path = '/ws/health' if role == 'audio' else '/health'; host = (os.environ.get('ALLOWED_HOSTS') or 'localhost').split(',')[0].strip().lstrip('.') or 'localhost'; req = u.Request('http://127.0.0.1:%s%s' % (os.environ.get('PORT', '8080'), path), headers={'Host': host, 'X-Forwarded-Proto': 'https'}); sys.exit(0 if u.urlopen(req, timeout=4).status == 200 else 1)"]
 

@@ -104,7 +104,8 @@ REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # channels_redis, riding out a Redis outage instead of ending every consumer.
+            "BACKEND": "ai4joy.channel_layer.ResilientRedisChannelLayer",
             "CONFIG": {
                 # redis-py 8 reads with a 5 s socket timeout by default, which cuts channels_redis's
                 # 5 s blocking BZPOPMIN short and kills every consumer idle for 5 s
@@ -138,13 +139,10 @@ CACHES["flags"] = {
                                             "LOCATION": "flags"}),
     "TIMEOUT": env.int("FLAG_CACHE_TIMEOUT", default=5),
 }
-# Rollout guard (`manage.py rollout guard`) and the admin's live-sessions page read the
-# session store through these callables, so flags imports no other app.
-ROLLOUT_GUARD_STATS = env.str("ROLLOUT_GUARD_STATS", default="improv.store.audio_stats_since")
+# Rollout guard (`manage.py rollout guard`): its numbers come from the audio app (AudioConfig.ready).
 ROLLOUT_GUARD_WINDOW_MINUTES = env.int("ROLLOUT_GUARD_WINDOW_MINUTES", default=10)
 ROLLOUT_GUARD_ERROR_RATE = env.float("ROLLOUT_GUARD_ERROR_RATE", default=0.10)
 ROLLOUT_GUARD_MIN_SESSIONS = env.int("ROLLOUT_GUARD_MIN_SESSIONS", default=20)
-ROLLOUT_LIVE_SESSIONS = env.str("ROLLOUT_LIVE_SESSIONS", default="improv.store.audio_sessions_active")
 
 # Where scenes, turns and audio-session records live: django (ORM) or firestore.
 SESSION_STORE = env.str("SESSION_STORE", default="django")
@@ -184,7 +182,40 @@ IMPROV_IDLE_EXPIRY_MINUTES = env.int("IMPROV_IDLE_EXPIRY_MINUTES", default=60)
 # --- Voice ----------------------------------------------------------------------------
 WEBSOCKET_TIMEOUT = env.int("WEBSOCKET_TIMEOUT", default=3600)
 WEBSOCKET_PING_INTERVAL = env.int("WEBSOCKET_PING_INTERVAL", default=30)
+# A voice turn that cannot be saved (the store is down) stays queued in memory and is retried;
+# the player is told only once saving has failed for this long.
+VOICE_SAVE_NOTICE_S = env.float("VOICE_SAVE_NOTICE_S", default=10.0)
 DRAIN_TIMEOUT = env.float("DRAIN_TIMEOUT", default=8.0)
+
+# --- Voice cost and the daily budget breaker (audio/cost.py, audio/budget.py) --------------
+# Vertex AI Live API list prices for gemini-live-2.5-flash-native-audio, USD per 1M tokens
+# (README "Operations: cost" has the source and how sure we are of it). Overridable per env.
+VOICE_PRICING: dict[str, Any] = {
+    "model": "gemini-live-2.5-flash-native-audio",
+    "source": "https://cloud.google.com/vertex-ai/generative-ai/pricing (Live API, standard tier)",
+    "as_of": "2026-05",
+    "usd_per_million_tokens": {
+        "in_text": env.float("VOICE_PRICE_IN_TEXT", default=0.50),
+        "in_audio": env.float("VOICE_PRICE_IN_AUDIO", default=3.00),
+        "out_text": env.float("VOICE_PRICE_OUT_TEXT", default=2.00),
+        "out_audio": env.float("VOICE_PRICE_OUT_AUDIO", default=12.00),
+    },
+}
+# When today's estimated voice spend reaches this, new voice sockets are refused (text mode
+# carries on; live sessions finish). 0 turns the breaker off. "Today" is in this time zone.
+VOICE_DAILY_BUDGET_USD = env.float("VOICE_DAILY_BUDGET_USD", default=0.0)
+VOICE_BUDGET_TIME_ZONE = env.str("VOICE_BUDGET_TIME_ZONE", default="UTC")
+VOICE_BUDGET_CACHE_S = env.float("VOICE_BUDGET_CACHE_S", default=30.0)
+
+# --- Telemetry (ai4joy/telemetry.py): OpenTelemetry metrics and traces --------------------
+# OTEL_EXPORTER=gcp sends them to Cloud Monitoring and Cloud Trace; empty (the default)
+# records nothing beyond the no-op API, so local runs and tests export nothing.
+OTEL_EXPORTER = env.str("OTEL_EXPORTER", default="")
+if OTEL_EXPORTER not in {"", "gcp"}:
+    raise environ.ImproperlyConfigured("OTEL_EXPORTER must be empty or gcp")
+OTEL_SERVICE_NAME = env.str("OTEL_SERVICE_NAME", default=f"ai4joy-{SERVICE_ROLE}")
+OTEL_METRIC_INTERVAL_S = env.float("OTEL_METRIC_INTERVAL_S", default=60.0)
+OTEL_TRACE_SAMPLE_RATIO = env.float("OTEL_TRACE_SAMPLE_RATIO", default=1.0)
 
 # --- Sign-in --------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
@@ -294,6 +325,9 @@ LOGGING = {
         "daphne": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},
         "google_genai": {"level": "WARNING"},
+        # At DEBUG websockets logs every frame with the start of its payload: base64 audio, and
+        # a line per frame (ai4joy/tests/test_log_secrets.py found it).
+        "websockets": {"level": "INFO"},
     },
 }
 TEST_RUNNER = "ai4joy.test_runner.PytestTestRunner"

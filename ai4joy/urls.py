@@ -22,6 +22,7 @@ if settings.SERVICE_ROLE in {"api", "all"}:
 
     urlpatterns += [
         path("health", health.api_health, name="health"),
+        path("admin/audio/", include("audio.urls")),  # the voice feature's admin pages
         path("admin/", admin.site.urls),
         path("accounts/", include("allauth.urls")),
         path("api/v1/", api.urls),

@@ -1,8 +1,8 @@
 """The voice socket /ws/audio/<scene_id>: checks the handshake, then hands frames to LiveRelay.
 
 Channel-layer groups joined (event type -> handler):
-- `audio.user.<id>`: `audio.supersede` (a newer socket of the same user: close 4009) and the
-  admin's `audio.end` (close 1000);
+- `audio.user.<id>` (audio/groups.py): `audio.supersede` (a newer socket of the same user: close
+  4009) and the admin's `audio.end` (close 1000);
 - `rollout.audio_v2`: `rollout.changed` (re-check audio_v2; close 4014 if the user is out);
 - `audio.drain.<host>.<pid>` (audio/drain.py): `audio.drain` (server restarting: `reconnect`
   with a resume token, then close 4012).
@@ -21,10 +21,12 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from audio import protocol, selectors, services
 from audio.drain import process_group_name
+from audio.groups import SUPERSEDE_EVENT, user_group
 from audio.live import system_instruction_for
+from audio.metrics import parent_from_headers
 from audio.protocol import CloseReason
 from audio.relay import LiveRelay
-from flags.rollout import ROLLOUT_GROUP, aaudio_v2_enabled, user_group
+from flags.rollout import ROLLOUT_GROUP, aaudio_v2_enabled
 
 log = logging.getLogger(__name__)
 MAX_BAD_MESSAGES = 5  # consecutive malformed messages before 4000
@@ -65,7 +67,7 @@ class AudioConsumer(AsyncWebsocketConsumer):
             return await self._reject(rejection)
         mine = user_group(user.pk)
         # Tell an older socket of this user to leave before joining, so it is not told about us twice.
-        await self.channel_layer.group_send(mine, {"type": "audio.supersede", "channel": self.channel_name})
+        await self.channel_layer.group_send(mine, {"type": SUPERSEDE_EVENT, "channel": self.channel_name})
         self._joined = (mine, ROLLOUT_GROUP, process_group_name())
         for group in self._joined:
             await self.channel_layer.group_add(group, self.channel_name)
@@ -84,6 +86,7 @@ class AudioConsumer(AsyncWebsocketConsumer):
             system_instruction=instruction,
             resume_handle=handle,
             push_to_talk=_query(self.scope, "ptt") in ("1", "true"),
+            trace_parent=parent_from_headers(self.scope.get("headers")),  # telemetry
         )
         self.relay.start()
 

@@ -31,7 +31,10 @@ Server -> client messages (JSON):
 - `usage` {bytes_in, bytes_out, turns, tokens_in, tokens_out, tokens_total, dropped_audio_ms}:
   session totals so far (dropped_audio_ms: stale input the server discarded);
 - `room` {energy, engagement, mood} and `coach` {text}: after a turn is saved;
-- `warning` {reason: duration_cap, seconds_left}; `error` {code, message};
+- `saving` {delayed, pending}: only when saving turns has failed for VOICE_SAVE_NOTICE_S
+  (the store is down): `delayed: true` with the turns kept in memory, then `delayed: false`
+  once they are all written;
+- `warning` {reason: duration_cap, seconds_left}; `error` {code, message} (every code: ERROR_CODES);
 - `reconnect` {reason: server_restart, resume_token, retry_after_ms}: followed by close 4012.
 """
 
@@ -40,10 +43,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
-from typing import Any, Literal, Required, TypedDict
+from typing import Any, Literal, Required, TypedDict, cast
 
 IN_RATE = 16_000
 OUT_RATE = 24_000
@@ -68,6 +72,7 @@ class CloseCode(IntEnum):
     SERVER_RESTART = 4012  # this server is restarting: reconnect now with the resume token
     TOO_BIG = 4013  # a frame over MAX_FRAME_BYTES
     ROLLED_BACK = 4014  # voice was turned off for this user by the rollout: carry on in text mode
+    BUDGET_REACHED = 4015  # today's voice budget is spent (audio/budget.py): text mode until midnight
     LIMIT_EXCEEDED = 4029  # a rate or concurrency limit
 
 
@@ -90,7 +95,9 @@ class CloseReason(StrEnum):
 
     ending: Ending
 
-    def __new__(cls, value: str, ending: Ending) -> CloseReason:
+    def __new__(cls, value: str, ending: Ending | None = None) -> CloseReason:
+        # Only called while the class is built (CloseReason("x") looks a member up by value).
+        assert ending is not None
         member = str.__new__(cls, value)
         member._value_ = value
         member.ending = ending
@@ -145,10 +152,39 @@ class CloseReason(StrEnum):
 CLOSE_REASONS: dict[str, CloseCode] = {reason.value: reason.code for reason in CloseReason}
 
 
+# Every `code` an `error` message may carry, and what it means. The browser branches on these;
+# a code that is not here is a bug (audio/tests/test_fuzz_consumer.py checks what a fuzzed
+# client is told against this table).
+ERROR_CODES: dict[str, str] = {
+    # a client frame refused; the socket stays open (up to MAX_BAD_MESSAGES in a row)
+    "bad_message": "not JSON, no string 'type', a missing or wrong-typed field, odd-length PCM16",
+    "unknown_type": "a JSON message whose 'type' the server does not know",
+    "too_long": f"a 'text' message over {MAX_TEXT_CHARS} characters",
+    # the session ends (the close code follows from CLOSE_REASONS)
+    "protocol_error": "too many malformed messages in a row (close 4000)",
+    "too_big": f"a frame over {MAX_FRAME_BYTES} bytes (close 4013)",
+    "idle_timeout": "pongs stopped (close 4008)",
+    "duration_cap": "WEBSOCKET_TIMEOUT reached (close 4010)",
+    "superseded": "the same user opened a newer voice socket (close 4009)",
+    "ended_by_admin": "an administrator ended the session (close 1000)",
+    "voice_disabled": "the audio_v2 rollout no longer includes this user (close 4014)",
+    "upstream_quota": "Gemini Live is out of quota (close 4011; text mode)",
+    "upstream_unavailable": "Gemini Live failed and retries ran out (close 4011; text mode)",
+    "server_error": "a relay task failed unexpectedly (close 4011; text mode)",
+    # the handshake refused (audio/selectors.py), then the close code below
+    "unauthenticated": "no signed-in user (close 4001)",
+    "not_your_scene": "the scene belongs to someone else (close 4003)",
+    "voice_not_enabled": "not in the audio_v2 rollout (close 4003)",
+    "scene_not_found": "unknown scene (close 4004)",
+    "scene_closed": "the scene has ended (close 4004)",
+}
+
+
 class ProtocolError(ValueError):
     """An untrusted client message that cannot be used; `code` goes into the `error` message."""
 
     def __init__(self, message: str, code: str = "bad_message") -> None:
+        assert code in ERROR_CODES, code  # one vocabulary (ERROR_CODES)
         super().__init__(message)
         self.code = code
 
@@ -204,7 +240,9 @@ def parse_client_message(raw: str) -> ClientMessage:
     """Turn one untrusted text frame into a typed message, or raise ProtocolError saying why."""
     try:
         data = json.loads(raw)
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):
+        # ValueError, not only JSONDecodeError: an integer literal over Python's 4300-digit
+        # conversion limit raises a plain ValueError from inside the decoder.
         raise ProtocolError("text frames must be JSON objects with a 'type'") from None
     if not isinstance(data, dict):
         raise ProtocolError("text frames must be JSON objects with a 'type'")
@@ -244,8 +282,15 @@ def decode_audio(data: Any) -> bytes:
 
 
 def _scalar(value: Any) -> Any:
-    # Echo only small scalars: a ping must not make us reflect arbitrary payloads.
-    if isinstance(value, (int, float, str)) and not isinstance(value, bool) and len(str(value)) <= 64:
+    # Echo only small scalars: a ping must not make us reflect arbitrary payloads. Only finite
+    # numbers: json.dumps writes NaN and Infinity, which a browser's JSON.parse refuses.
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, int) and not -(10**63) < value < 10**63:
+        return None  # str() of a huge int is slow (and limited): check its size arithmetically
+    if isinstance(value, (int, float, str)) and len(str(value)) <= 64:
         return value
     return None
 
@@ -302,6 +347,12 @@ class RoomMessage(TypedDict):
     mood: Any
 
 
+class SavingMessage(TypedDict):
+    type: Literal["saving"]
+    delayed: bool
+    pending: int
+
+
 class CoachMessage(TypedDict):
     type: Literal["coach"]
     text: str
@@ -354,6 +405,10 @@ def ready(*, session_id: str, resumed: bool, ping_interval_s: float, max_duratio
     }
 
 
+def saving(*, delayed: bool, pending: int) -> SavingMessage:
+    return {"type": "saving", "delayed": delayed, "pending": pending}
+
+
 def ping(*, t: Any) -> PingMessage:
     return {"type": "ping", "t": t}
 
@@ -379,10 +434,7 @@ def turn_complete(*, latency_ms: int | None) -> TurnCompleteMessage:
 
 def usage(*, totals: Mapping[str, int], dropped_audio_ms: int) -> UsageMessage:
     """Session totals so far: only the counters that moved (keys of AudioSessionRecord)."""
-    msg: UsageMessage = {"type": "usage"}
-    msg.update(totals)  # type: ignore[typeddict-item]
-    msg["dropped_audio_ms"] = dropped_audio_ms
-    return msg
+    return cast(UsageMessage, {"type": "usage", **totals, "dropped_audio_ms": dropped_audio_ms})
 
 
 def room(values: Mapping[str, Any]) -> RoomMessage:

@@ -9,8 +9,8 @@ Made of small parts that each own their state:
 
 The relay itself owns the lifecycle (its tasks, started in `start()`, ended once in `stop()`),
 the keepalive (pings, idle close, the WEBSOCKET_TIMEOUT duration cap with a warning a minute
-before) and persistence (finished turns and counters saved by one task, so slow writes never
-stall the audio).
+before) and persistence (`TurnWriter`, audio/persist.py: finished turns and counters saved by
+one task, so slow writes never stall the audio, and queued through a store outage).
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from django.conf import settings
 from audio import protocol, services
 from audio.browser import Browser, BrowserPort
 from audio.downlink import Downlink
+from audio.metrics import VoiceObserver
+from audio.persist import TurnWriter
 from audio.protocol import CloseReason
 from audio.turns import CompletedTurn, SessionTally
 from audio.uplink import Uplink
@@ -48,8 +50,13 @@ class LiveRelay:
         system_instruction: str,
         resume_handle: str | None = None,
         push_to_talk: bool = False,
+        trace_parent: Any = None,
     ) -> None:
         self.record_id = record_id
+        # telemetry: the session's metrics and trace (audio/metrics.py); nothing per frame
+        self._obs = VoiceObserver(
+            record_id=record_id, scene_id=scene_id, resumed=resume_handle is not None, parent=trace_parent
+        )
         self._scene_id = scene_id
         self._user_id = user_id
         self._browser = Browser(browser, session_id=record_id)
@@ -59,6 +66,7 @@ class LiveRelay:
             push_to_talk=push_to_talk,
             resume_handle=resume_handle,
             session_id=record_id,
+            observer=self._obs,
         )
         self._uplink = Uplink(tally=self._tally, push_to_talk=push_to_talk)
         self._downlink = Downlink(
@@ -68,9 +76,17 @@ class LiveRelay:
             tally=self._tally,
             session_id=record_id,
             on_turn=self._turn_done,
+            observer=self._obs,
         )
         self._missed_pings = 0
-        self._persist_q: asyncio.Queue[tuple[CompletedTurn, dict[str, int]] | None] = asyncio.Queue(64)
+        self._writer = TurnWriter(
+            scene_id=scene_id,
+            user_id=user_id,
+            session_id=record_id,
+            browser=self._browser,
+            resume_handle=lambda: self._upstream.handle,
+            observer=self._obs,
+        )
         self._tasks: list[asyncio.Task[None]] = []
         self._persist_task: asyncio.Task[None] | None = None
         self._stopping: asyncio.Future[None] | None = None
@@ -88,11 +104,12 @@ class LiveRelay:
 
     # --- lifecycle -------------------------------------------------------------------------------
     def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self._guard(coro))
-            for coro in (self._run_downlink(), self._uplink.run(self._upstream), self._keepalive())
-        ]
-        self._persist_task = asyncio.create_task(self._persist_loop())
+        with self._obs.activated():  # telemetry: the tasks (and their log lines) join the session trace
+            self._tasks = [
+                asyncio.create_task(self._guard(coro))
+                for coro in (self._run_downlink(), self._uplink.run(self._upstream), self._keepalive())
+            ]
+            self._persist_task = asyncio.create_task(self._writer.run())
 
     @property
     def stopping(self) -> bool:
@@ -124,22 +141,31 @@ class LiveRelay:
         await asyncio.wait(self._tasks, timeout=2.0)
         if self._persist_task is not None:
             partial = self._tally.complete_turn()  # a turn cut short is still part of the scene
-            if partial.user_text or partial.partner_text:
-                self._persist_q.put_nowait((partial, {}))
-            self._persist_q.put_nowait(None)
+            self._writer.finish(partial if partial.user_text or partial.partner_text else None)
             done, _ = await asyncio.wait({self._persist_task}, timeout=PERSIST_TIMEOUT_S)
             if not done:
+                self._writer.log_lost()
                 self._persist_task.cancel()
         handle = self._upstream.handle
-        await services.audio_session_close(
-            session_id=self.record_id,
-            user_id=self._user_id,
-            scene_id=self._scene_id,
-            reason=reason,
-            counters=self._tally.take_counters(),
-            resume_handle=handle,
-            duration_s=time.monotonic() - self._started,
-            dropped_ms=self._tally.dropped_ms(),
+        final = self._tally.take_counters()
+        if self._tally.dropped_bytes:
+            final["dropped_bytes"] = self._tally.dropped_bytes  # whole session, written once
+        with self._obs.store_write("audio_session_close"):
+            await services.audio_session_close(
+                session_id=self.record_id,
+                user_id=self._user_id,
+                scene_id=self._scene_id,
+                reason=reason,
+                counters=final,
+                resume_handle=handle,
+                duration_s=time.monotonic() - self._started,
+                dropped_ms=self._tally.dropped_ms(),
+            )
+        self._obs.ended(  # telemetry
+            reason=reason.value,
+            failed=reason.failed,
+            bytes_in=self._downlink.totals.get("bytes_in", 0) + final.get("bytes_in", 0),
+            dropped_bytes=self._tally.dropped_bytes,
         )
         # Close upstream before the browser: it may resume the session at once elsewhere, and
         # Live refuses to resume a session whose old socket is still open.
@@ -162,28 +188,9 @@ class LiveRelay:
             notice = protocol.upstream_quota() if lost.quota else protocol.closing(CloseReason.UPSTREAM_ERROR)
             self._begin_stop(CloseReason.UPSTREAM_ERROR, notice)
 
-    # --- persistence ---------------------------------------------------------------------------------
+    # --- persistence (audio/persist.py) -----------------------------------------------------------
     async def _turn_done(self, turn: CompletedTurn, counters: dict[str, int]) -> None:
-        await self._persist_q.put((turn, counters))
-
-    async def _persist_loop(self) -> None:
-        while (job := await self._persist_q.get()) is not None:
-            turn, counters = job
-            try:
-                messages = await services.voice_turn_save(
-                    scene_id=self._scene_id, user_id=self._user_id, turn=turn
-                )
-                await services.audio_session_flush(
-                    session_id=self.record_id, counters=counters, resume_handle=self._upstream.handle
-                )
-            except Exception:
-                log.exception(
-                    "voice turn not saved",
-                    extra={"event": "voice_turn_save_failed", "session_id": self.record_id},
-                )
-                continue
-            for message in messages:
-                await self._browser.send_json(message)
+        await self._writer.put(turn, counters)
 
     # --- keepalive and the duration cap -----------------------------------------------------------
     async def _keepalive(self) -> None:

@@ -1,28 +1,33 @@
-"""Writes of the voice feature: audio-session records, and each finished voice turn handed to improv.
+"""Writes of the voice feature: audio-session records, each finished voice turn handed to improv,
+and the admin's "end this user's voice session".
 
-The store is synchronous; every call crosses into it through `channels.db.database_sync_to_async`
+The store is synchronous; every call crosses into it through `improv.store.store_call`, which is
+`channels.db.database_sync_to_async`
 (it closes stale database connections around the call, which plain `sync_to_async` does not).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
-from channels.db import database_sync_to_async
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 
 from audio import protocol
 from audio.drain import instance_name
+from audio.groups import END_EVENT, user_group
 from audio.protocol import CloseReason
 from audio.turns import CompletedTurn
 from improv.errors import ImprovError
-from improv.store import AUDIO_ENDED, AUDIO_FAILED, AudioSessionRecord, get_store
+from improv.store import AUDIO_ENDED, AUDIO_FAILED, AudioSessionRecord, get_store, store_call
 from improv.voice_turns import avoice_turn_record
 
 log = logging.getLogger(__name__)
 
 
 async def audio_session_open(*, user_id: int, scene_id: str, resumed_from: str = "") -> AudioSessionRecord:
-    record = await database_sync_to_async(get_store().audio_session_start)(
+    record = await store_call(get_store().audio_session_start)(
         user_id=user_id, scene_id=scene_id, instance=instance_name()
     )
     log.info(
@@ -42,7 +47,7 @@ async def audio_session_flush(
     *, session_id: str, counters: dict[str, int], resume_handle: str | None
 ) -> None:
     if counters or resume_handle:
-        await database_sync_to_async(get_store().audio_session_update)(
+        await store_call(get_store().audio_session_update)(
             session_id, resume_handle=resume_handle, **counters
         )
 
@@ -74,7 +79,7 @@ async def audio_session_close(
     dropped_ms: int,
 ) -> None:
     try:
-        await database_sync_to_async(_finish)(
+        await store_call(_finish)(
             session_id, reason=reason, counters=counters, resume_handle=resume_handle
         )
     except Exception:
@@ -127,3 +132,52 @@ async def voice_turn_save(
     if outcome.coach:
         messages.append(protocol.coach(outcome.coach))
     return messages
+
+
+def audio_session_end(*, user_id: int, reason: str = CloseReason.ADMIN.value) -> bool:
+    """Ask the user's live voice socket (on whichever instance holds it) to end; False if the
+    channel layer could not be reached (nothing ended)."""
+    layer = get_channel_layer()
+    group = user_group(user_id)
+    if layer is None:
+        log.error("no channel layer configured", extra={"event": "audio_end_failed", "group": group})
+        return False
+    try:
+        async_to_sync(layer.group_send)(group, {"type": END_EVENT, "reason": reason})
+    except Exception:
+        log.exception("channel layer send failed", extra={"event": "audio_end_failed", "group": group})
+        return False
+    return True
+
+
+# --- a store outage in the middle of a scene --------------------------------------------------
+def is_store_outage(exc: BaseException) -> bool:
+    """Whether `exc` means the store is unreachable for now (worth retrying), not a bad request."""
+    from django.db import InterfaceError, OperationalError
+
+    if isinstance(exc, (OperationalError, InterfaceError, ConnectionError, TimeoutError)):
+        return True
+    try:
+        from google.api_core import exceptions as gcp
+    except ImportError:  # pragma: no cover - google-cloud-firestore brings it
+        return False
+    return isinstance(exc, (gcp.ServiceUnavailable, gcp.DeadlineExceeded, gcp.InternalServerError))
+
+
+async def voice_turn_save_again(
+    *, scene_id: str, user_id: int, turn: CompletedTurn
+) -> list[protocol.RoomMessage | protocol.CoachMessage]:
+    """Save a turn whose earlier save failed mid-way, without saving any line twice: an outage
+    between the user's line and the partner's leaves the user's stored (with its start time)."""
+    if turn.user_text:
+        started = turn.meta("user").get("started_at")
+        stored = await store_call(get_store().turns_list)(scene_id)
+        if any(
+            t.speaker == "user"
+            and t.mode == "voice"
+            and t.text == turn.user_text
+            and t.meta.get("started_at") == started
+            for t in stored
+        ):
+            turn = dataclasses.replace(turn, user_text="")  # only the partner's line is left
+    return await voice_turn_save(scene_id=scene_id, user_id=user_id, turn=turn)

@@ -1,4 +1,5 @@
-"""Admin: flags with rollout actions (advance, set, roll back), the audit log, live audio sessions.
+"""Admin: flags with rollout actions (advance, set, roll back) and the audit log. (The Live audio
+sessions page is the voice feature's: audio/admin.py.)
 
 Percent and `everyone` are read-only in the form: every change goes through the rollout
 actions, so it is audited, flushes the cache and ends live sessions when it must.
@@ -10,16 +11,14 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
 from waffle.admin import FlagAdmin as WaffleFlagAdmin
 
 from flags.forms import AdvanceForm, RollbackForm, RolloutActionForm, SetPercentForm
 from flags.models import Flag, RolloutChange
-from flags.selectors import live_audio_sessions, rollout_status
-from flags.services import RolloutError, audio_session_end, rollout_advance, rollout_rollback, rollout_set
+from flags.selectors import rollout_status
+from flags.services import RolloutError, rollout_advance, rollout_rollback, rollout_set
 
 
 def _run_action(
@@ -141,54 +140,6 @@ class FlagAdmin(WaffleFlagAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
-
-    def get_urls(self) -> list[Any]:
-        wrap = self.admin_site.admin_view  # staff only; others go to the admin login
-        return [
-            path("live-sessions/", wrap(self.live_sessions_view), name="flags_flag_live_sessions"),
-            path("live-sessions/end/", wrap(self.end_session_view), name="flags_flag_end_session"),
-            *super().get_urls(),
-        ]
-
-    def live_sessions_view(self, request: HttpRequest) -> HttpResponse:
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        error = ""
-        try:
-            sessions = live_audio_sessions()
-        except Exception as exc:  # the store may be down; the page still says so plainly
-            sessions, error = [], f"Could not read live audio sessions: {exc}"
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Live audio sessions",
-            "opts": self.model._meta,
-            "sessions": sessions,
-            "error": error,
-            "can_end": self.has_change_permission(request),
-        }
-        return TemplateResponse(request, "admin/flags/live_sessions.html", context)
-
-    def end_session_view(self, request: HttpRequest) -> HttpResponse:
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        return _end_session(self, request)
-
-
-def _end_session(modeladmin: FlagAdmin, request: HttpRequest) -> HttpResponse:
-    if not modeladmin.has_change_permission(request):
-        raise PermissionDenied
-    try:
-        user_id = int(request.POST.get("user_id", ""))
-    except ValueError:
-        modeladmin.message_user(request, "No valid user id given; nothing ended.", messages.ERROR)
-    else:
-        if audio_session_end(user_id=user_id, reason="admin"):
-            modeladmin.message_user(request, f"Asked user {user_id}'s live audio session to end.")
-        else:
-            modeladmin.message_user(
-                request, "Could not reach the channel layer; nothing ended.", messages.ERROR
-            )
-    return HttpResponseRedirect(reverse("admin:flags_flag_live_sessions"))
 
 
 @admin.register(RolloutChange)

@@ -4,25 +4,45 @@ Trigger (the deployment guide's rollback plan): audio sessions failing at more t
 over the last 10 minutes, counted only once at least ROLLOUT_GUARD_MIN_SESSIONS sessions
 ended in that window (so 1 failure out of 3 does not pull the feature). Exactly the
 threshold does not trip. Running it again after a trip does nothing: the flag is off.
-Numbers come from the callable named by ROLLOUT_GUARD_STATS, `(since) -> .total, .failed`.
+Numbers come from the provider the voice feature registers (`register_audio_stats`, called in
+audio's AppConfig.ready): `(since) -> .total, .failed`. flags imports no other app.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
 
 from flags.models import Flag
 from flags.rollout import AUDIO_V2
-from flags.selectors import DEFAULT_STATS, setting_callable
 from flags.services import RolloutResult, rollout_rollback
 
 log = logging.getLogger(__name__)
+
+# (since) -> an object with .total and .failed: audio sessions ended since then, and failed.
+AudioStatsProvider = Callable[[dt.datetime], Any]
+_audio_stats: AudioStatsProvider | None = None
+
+
+def register_audio_stats(provider: AudioStatsProvider | None) -> AudioStatsProvider | None:
+    """Tell the guard where the audio-session numbers come from (None: nowhere); returns the
+    previous provider."""
+    global _audio_stats
+    previous, _audio_stats = _audio_stats, provider
+    return previous
+
+
+def _stats_since(since: dt.datetime) -> Any:
+    if _audio_stats is None:
+        raise LookupError("no audio stats provider registered (the audio app registers one)")
+    return _audio_stats(since)
 
 
 class GuardError(RuntimeError):
@@ -43,9 +63,9 @@ class GuardReport:
 
 def guard_settings() -> tuple[int, float, int]:
     return (
-        int(getattr(settings, "ROLLOUT_GUARD_WINDOW_MINUTES", 10)),
-        float(getattr(settings, "ROLLOUT_GUARD_ERROR_RATE", 0.10)),
-        int(getattr(settings, "ROLLOUT_GUARD_MIN_SESSIONS", 20)),
+        int(settings.ROLLOUT_GUARD_WINDOW_MINUTES),
+        float(settings.ROLLOUT_GUARD_ERROR_RATE),
+        int(settings.ROLLOUT_GUARD_MIN_SESSIONS),
     )
 
 
@@ -60,7 +80,7 @@ def rollout_guard(*, flag_name: str = AUDIO_V2, now: dt.datetime | None = None) 
     if flag is None or flag.everyone is False:
         return report(False, 0, 0, f"rollout guard: {flag_name} is off; nothing to guard")
     try:
-        stats = setting_callable("ROLLOUT_GUARD_STATS", DEFAULT_STATS)(now - dt.timedelta(minutes=window))
+        stats = _stats_since(now - dt.timedelta(minutes=window))
         total, failed = int(stats.total), int(stats.failed)
     except Exception as exc:
         log.exception("rollout guard could not read stats", extra={"event": "rollout_guard_error"})

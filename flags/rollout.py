@@ -16,9 +16,8 @@ Live notifications (the voice consumer subscribes; flags imports no other app):
   in `rollout_changed(self, event)`: it re-checks `await aaudio_v2_enabled(user)` and,
   when that is now False, tells the browser and closes with 4014 (voice turned off by
   the rollout; the scene carries on in text mode).
-- user_group(user_id) = "audio.user.<user_id>": the admin's "end session" sends
-  `{"type": "audio.end", "reason": "admin"}` there; the consumer handles it in
-  `audio_end(self, event)` and ends that user's live audio session.
+
+(The per-user voice group and the admin's "end session" are the voice feature's: audio/groups.py.)
 """
 
 from __future__ import annotations
@@ -31,14 +30,6 @@ AUDIO_V2 = "audio_v2"
 
 ROLLOUT_GROUP = "rollout.audio_v2"
 ROLLOUT_CHANGED = "rollout.changed"
-USER_GROUP_PREFIX = "audio.user."
-AUDIO_END = "audio.end"
-
-
-def user_group(user_id: int | str) -> str:
-    return f"{USER_GROUP_PREFIX}{user_id}"
-
-
 def rollout_group(flag_name: str = AUDIO_V2) -> str:
     return f"rollout.{flag_name}"
 

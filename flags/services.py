@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from flags.models import HUNDRED, Flag, RolloutChange, format_percent
 from flags.plan import anchor_for, next_stage, plan_for, stage_due
-from flags.rollout import AUDIO_END, AUDIO_V2, ROLLOUT_CHANGED, rollout_group, user_group
+from flags.rollout import AUDIO_V2, ROLLOUT_CHANGED, rollout_group
 
 log = logging.getLogger(__name__)
 
@@ -149,11 +149,6 @@ def rollout_rollback(
         now=now,
         target=None,
     )
-
-
-def audio_session_end(*, user_id: int, reason: str = "admin") -> bool:
-    """Ask the user's live audio session (on whichever instance holds it) to end."""
-    return _broadcast(user_group(user_id), {"type": AUDIO_END, "reason": reason})
 
 
 def _get_flag(flag_name: str) -> Flag:

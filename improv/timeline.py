@@ -131,9 +131,17 @@ def scene_timeline(turns: Iterable[Any]) -> Timeline:
     placed = [(t, p) for t in turns if t.speaker in ROLES and (p := _placed(t)) is not None]
     origin = min((p[0] for _, p in placed), default=0.0)
     segments: list[Segment] = []
+    said_until = origin
     for turn, (start, end, estimated) in placed:
+        if estimated and start < said_until:
+            # A guessed length must not invent an overlap (a cut-off): the line follows the last one.
+            start, end = said_until, said_until + (end - start)
+        said_until = max(said_until, end)
         meta = turn.meta or {}
         latency = meta.get("latency_ms")
+        response = None
+        if turn.speaker == "partner" and isinstance(latency, (int, float)) and not isinstance(latency, bool):
+            response = max(0, int(latency))
         segments.append(
             Segment(
                 role=turn.speaker,
@@ -142,15 +150,11 @@ def scene_timeline(turns: Iterable[Any]) -> Timeline:
                 end_s=round(end - origin, 3),
                 text=turn.text,
                 cut_off=turn.speaker == "partner" and bool(meta.get("interrupted")),
-                response_ms=int(latency) if turn.speaker == "partner" and _is_number(latency) else None,
+                response_ms=response,
                 estimated=estimated,
             )
         )
     return Timeline(segments=segments, facts=_facts(segments), coach_marks=_coach_marks(turns, segments))
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
 
 
 def _facts(segments: list[Segment]) -> Facts:
@@ -162,7 +166,8 @@ def _facts(segments: list[Segment]) -> Facts:
     # The partner cut the player off when its line starts before the player's line before it ends.
     user_cut = 0
     for prev, nxt in itertools.pairwise(segments):
-        if prev.role == "user" and nxt.role == "partner" and nxt.start_s < prev.end_s - 0.05:
+        measured = not (prev.estimated or nxt.estimated)
+        if measured and prev.role == "user" and nxt.role == "partner" and nxt.start_s < prev.end_s - 0.05:
             user_cut += 1
     responses = [s.response_ms for s in partners if s.response_ms is not None]
     return Facts(
@@ -204,10 +209,12 @@ SHAPE_MAX_SEGMENTS = 200  # a compact copy rides in the scene's state; bound it
 
 
 def shape(timeline: Timeline) -> dict[str, Any]:
-    """A compact copy saved with the scene when it ends, so lists draw sparklines without its turns."""
+    """A compact copy saved with the scene when it ends, so lists draw sparklines without its turns.
+
+    Segments are small maps, not lists: Firestore stores no array inside an array."""
     return {
         "segments": [
-            [s.role, round(s.start_s, 1), round(s.end_s, 1), s.cut_off]
+            {"role": s.role, "start": round(s.start_s, 1), "end": round(s.end_s, 1), "cut": s.cut_off}
             for s in timeline.segments[:SHAPE_MAX_SEGMENTS]
         ],
         "facts": timeline.facts.as_dict(),

@@ -12,10 +12,11 @@ from django.shortcuts import redirect, render
 from django.template import TemplateDoesNotExist
 from django.template.loader import select_template
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from flags.rollout import audio_v2_enabled
-from improv import selectors, services
+from improv import selectors, services, transcript_export
 from improv.errors import GeminiUnavailable, ImprovError, InvalidLine, SceneMissing, UnsafeLine
 from improv.guard import max_line_chars
 
@@ -150,4 +151,26 @@ def scene_review(request: HttpRequest, scene_id: str) -> HttpResponse:
         scene = selectors.scene_for_user(scene_id=scene_id, user=request.user)
     except SceneMissing:
         raise Http404("No such scene.") from None
-    return render(request, "improv/review.html", {"view": selectors.scene_view(scene), "scene": scene})
+    view = selectors.scene_view(scene)
+    return render(
+        request,
+        "improv/review.html",
+        # The copy button puts exactly the plain-text download on the clipboard.
+        {"view": view, "scene": scene, "transcript_text": transcript_export.as_text(view)},
+    )
+
+
+@login_required
+@require_GET
+@never_cache  # one player's words: never kept by a shared cache
+def scene_transcript(request: HttpRequest, scene_id: str, fmt: str) -> HttpResponse:
+    if fmt not in transcript_export.FORMATS:
+        raise Http404("No such transcript format.")
+    try:
+        scene = selectors.scene_for_user(scene_id=scene_id, user=request.user)
+    except SceneMissing:
+        raise Http404("No such scene.") from None
+    view = selectors.scene_view(scene)
+    response = HttpResponse(transcript_export.render(view, fmt), content_type=transcript_export.FORMATS[fmt])
+    response["Content-Disposition"] = f'attachment; filename="{transcript_export.filename(view, fmt)}"'
+    return response

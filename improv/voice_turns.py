@@ -8,7 +8,8 @@ relay sends to the browser.
 
 - `avoice_turn_record` (async, the relay's): ONE generate_content per completed turn (room vibe,
   plus the coach note when one is due), falling back to the rules if the model is unavailable.
-  Store calls cross through `channels.db.database_sync_to_async`, as everywhere on the voice path.
+  Store calls cross through `improv.store.store_call` (database_sync_to_async), as everywhere
+  on the voice path.
 - `voice_turn_record` (sync): the same writes with the deterministic rules (improv.room_rules)
   only, no model call.
 
@@ -26,12 +27,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from channels.db import database_sync_to_async
-
 from improv import ai, lifecycle, prompts, room_rules
 from improv.errors import GeminiUnavailable, SceneMissing
 from improv.play import TurnOutcome, coach_dict, principle_slugs, principles_all, turn_finish
-from improv.store import SceneRecord, TurnRecord, get_store
+from improv.store import SceneRecord, TurnRecord, get_store, store_call
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +82,9 @@ def _exchange(
     return _Exchange(
         user_text=_line(user_text),
         partner_text=_line(partner_text),
-        user_meta={**common, **(user_meta or {})},
+        # The relay's own meta for the user's line is all it gets (latency and interruption
+        # belong to the partner's); without one, the line gets the common meta.
+        user_meta={**(meta or {}), **user_meta} if user_meta is not None else common,
         partner_meta={**common, **(partner_meta or {})},
         interrupted=bool(interrupted),
     )
@@ -220,15 +221,15 @@ async def avoice_turn_record(
         latency_ms=latency_ms,
         interrupted=interrupted,
     )
-    prep = await database_sync_to_async(_save_lines)(scene_id, user_id, said)
+    prep = await store_call(_save_lines)(scene_id, user_id, said)
     if isinstance(prep, TurnOutcome):
         return prep
-    system, messages, schema = await database_sync_to_async(_request)(prep.scene, said)
+    system, messages, schema = await store_call(_request)(prep.scene, said)
     try:
         reply = await ai.agenerate(purpose="voice_room", system=system, messages=messages, schema=schema)
     except GeminiUnavailable:
-        room, coach = await database_sync_to_async(_rules)(prep, said)
-        return await database_sync_to_async(_finish)(prep, said, room, coach, "rules")
+        room, coach = await store_call(_rules)(prep, said)
+        return await store_call(_finish)(prep, said, room, coach, "rules")
     note = getattr(reply, "coach", None)
     coach = coach_dict(note) if note else None
-    return await database_sync_to_async(_finish)(prep, said, reply.room.model_dump(), coach, "model")
+    return await store_call(_finish)(prep, said, reply.room.model_dump(), coach, "model")

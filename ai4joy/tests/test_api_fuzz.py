@@ -9,6 +9,8 @@ Gemini is the local emulator, so lines, retries, suggestions and reviews really 
 
 from __future__ import annotations
 
+import collections
+import os
 from dataclasses import dataclass
 
 import hypothesis
@@ -25,6 +27,8 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from improv.tests.conftest import Api, ensure_content, play_to_active
 from improv.tests.conftest import gemini_emulator as gemini_emulator  # the app's settings point at it
 
+# `make soak` raises FUZZ_SCALE for a longer run of the same tests.
+SCALE = max(1, int(os.environ.get("FUZZ_SCALE", "1")))
 schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", get_wsgi_application())
 
 
@@ -90,7 +94,7 @@ def player(make_user, gemini, settings) -> Player:
 @schema.parametrize()
 @schema.given(data=st.data())
 @hypothesis.settings(
-    max_examples=25,
+    max_examples=25 * SCALE,
     deadline=None,
     derandomize=True,
     database=None,
@@ -109,3 +113,42 @@ def test_api_never_answers_5xx(case, data, player: Player) -> None:
         headers=player.headers,
         checks=[not_a_server_error, response_schema_conformance],
     )
+
+
+# --- stateful: sequences of calls chained by the links schemathesis infers from the schema ------
+# (POST /scenes -> 201 {id} -> /scenes/{scene_id}/game, /suggestion, /turns, /turns/retry, /end,
+# GET /scenes/{scene_id}, and each of those to the others), so the fuzzer walks real scene
+# lifecycles: a game picked after the suggestion, a line in a closed scene, a retry with nothing
+# pending, an end twice.
+STATEFUL_STEPS: list[int] = []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_api_call_sequences_never_answer_5xx(player: Player, capsys) -> None:
+    inferred = schema.as_state_machine()
+    transitions = [name for name in dir(inferred) if "__" in name and not name.startswith("_")]
+    assert any(name.startswith("POST_api_v1_scenes___201") for name in transitions), transitions
+
+    class SignedIn(inferred):  # type: ignore[misc, valid-type]
+        def get_call_kwargs(self, case):
+            return {"cookies": player.cookies, "headers": player.headers}
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
+            STATEFUL_STEPS.append(response.status_code)
+            case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
+
+    SignedIn.run(
+        settings=hypothesis.settings(
+            max_examples=25 * SCALE,
+            stateful_step_count=10,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(hypothesis.HealthCheck),
+        )
+    )
+    with capsys.disabled():
+        counts = dict(sorted(collections.Counter(STATEFUL_STEPS).items()))
+        print(f"\nstateful API fuzz: {len(STATEFUL_STEPS)} calls in sequences, statuses {counts}")
+    assert STATEFUL_STEPS and all(status < 500 for status in STATEFUL_STEPS)
+    assert any(200 <= status < 300 for status in STATEFUL_STEPS)  # it reached real handlers

@@ -148,7 +148,7 @@ def test_environment_switches_each_integration():
     )
     assert prod == {
         "db": "django.db.backends.postgresql",
-        "layer": "channels_redis.core.RedisChannelLayer",
+        "layer": "ai4joy.channel_layer.ResilientRedisChannelLayer",
         "cache": "django.core.cache.backends.redis.RedisCache",
         "store": "firestore", "gemini": "vertex", "location": "europe-west4",
         "timeout": 1800, "ping": 20, "email_login": False, "secure_cookies": True, "hsts": 31536000,

@@ -309,7 +309,7 @@ async def test_supersede_rollback_and_admin_end_reach_sockets_on_every_process(a
     # process (manage.py shell), so they can only arrive through Redis.
     admin_target = players[3]
     # In a thread: a blocked event loop would leave the clients' keepalive pings unanswered.
-    await asyncio.to_thread(run_django, f"from flags.services import audio_session_end; import json; "
+    await asyncio.to_thread(run_django, f"from audio.services import audio_session_end; import json; "
                             f"print(json.dumps(audio_session_end(user_id={admin_target['user_id']})))", env)
     ended = sockets.pop(admin_target["scene_id"])
     assert (await next_of_type(ended, "error", timeout=10))["code"] == "ended_by_admin"

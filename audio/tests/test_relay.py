@@ -139,7 +139,7 @@ async def test_rollback_closes_4014_and_an_eligible_user_stays(open_voice, scene
 
 
 async def test_admin_end_session(open_voice, scene, voice_cookie, voice_user):
-    from flags.services import audio_session_end
+    from audio.services import audio_session_end
 
     comm = await open_voice(scene.id, voice_cookie)
     await receive_until(comm, is_type("ready"), timeout=10)

@@ -11,7 +11,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from flags.guard import rollout_guard
+from flags.guard import register_audio_stats, rollout_guard
 from flags.models import Flag, RolloutChange
 from flags.rollout import AUDIO_V2
 from flags.services import rollout_set
@@ -23,8 +23,8 @@ class Stats:
     failed: int
 
 
-# Ended audio sessions as (ended_at, failed); stats_since is the ROLLOUT_GUARD_STATS seam,
-# answering like the session store's audio_stats_since.
+# Ended audio sessions as (ended_at, failed); stats_since stands in for the provider the audio
+# app registers (register_audio_stats), answering like the session store's audio_stats_since.
 ENDED: list[tuple[dt.datetime, bool]] = []
 
 
@@ -38,8 +38,16 @@ def broken_stats(since: dt.datetime) -> Stats:
 
 
 @pytest.fixture
-def guarded(audio_v2, settings):
-    settings.ROLLOUT_GUARD_STATS = "flags.tests.test_guard.stats_since"
+def provider():
+    """Registers stand-in stats providers for a test, then puts the app's own one back."""
+    original = register_audio_stats(stats_since)
+    yield register_audio_stats
+    register_audio_stats(original)
+
+
+@pytest.fixture
+def guarded(audio_v2, settings, provider):
+    provider(stats_since)
     settings.ROLLOUT_GUARD_MIN_SESSIONS = 20
     settings.ROLLOUT_GUARD_WINDOW_MINUTES = 10
     settings.ROLLOUT_GUARD_ERROR_RATE = 0.10
@@ -114,8 +122,8 @@ def test_guard_is_safe_to_run_again_after_tripping(guarded):
     assert RolloutChange.objects.filter(action="guard").count() == 1
 
 
-def test_guard_that_cannot_read_stats_changes_nothing(guarded, settings):
-    settings.ROLLOUT_GUARD_STATS = "flags.tests.test_guard.broken_stats"
+def test_guard_that_cannot_read_stats_changes_nothing(guarded, provider):
+    provider(broken_stats)
     with pytest.raises(
         CommandError, match=r"could not read audio session stats .*store unreachable.*nothing changed"
     ):
@@ -131,7 +139,7 @@ def test_guard_window_is_measured_back_from_now(guarded):
     assert is_on()
 
 
-def test_default_setting_reads_the_session_store(audio_v2, settings):
-    settings.ROLLOUT_GUARD_STATS = "improv.store.audio_stats_since"
+def test_the_registered_provider_reads_the_session_store(audio_v2):
+    # No stand-in: the provider the audio app registered at start-up.
     rollout_set(percent=10, actor_label="ops")
     assert guard().startswith("rollout guard: ok, too few sessions to judge: 0/0")

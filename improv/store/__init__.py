@@ -1,15 +1,18 @@
 """The session store port: where scenes, turns and audio-session records live.
 
 Callers use `get_store()`; SESSION_STORE picks the adapter (django | firestore), and
-nothing else in the app changes. Accounts, allauth and waffle stay in the Django
+nothing else in the app changes. The contract is synchronous; async code (the voice path)
+crosses into it with `store_call`. Accounts, allauth and waffle stay in the Django
 database in every setup.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+from collections.abc import Callable, Coroutine
 from functools import cache
+from typing import Any, ParamSpec, TypeVar
 
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils.module_loading import import_string
 
@@ -45,14 +48,16 @@ def get_store() -> SessionStore:
     return _store_for(settings.SESSION_STORE)
 
 
-def audio_stats_since(since: dt.datetime) -> AudioStats:
-    """For the rollout guard (settings.ROLLOUT_GUARD_STATS names this function)."""
-    return get_store().audio_stats_since(since)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-def audio_sessions_active(*, limit: int = 200) -> list[AudioSessionRecord]:
-    """For the admin's live-sessions page (settings.ROLLOUT_LIVE_SESSIONS names this function)."""
-    return get_store().audio_sessions_active(limit=limit)
+def store_call(func: Callable[P, R]) -> Callable[P, Coroutine[Any, Any, R]]:
+    """`func` (store calls, possibly with other ORM reads) as a coroutine function: the one bridge
+    of the async voice path into the sync store. It is channels' `database_sync_to_async` (which
+    closes stale database connections around the call); on Django's one sync thread for the ORM
+    adapter, side by side in the thread pool for an adapter with `concurrent_calls`."""
+    return database_sync_to_async(func, thread_sensitive=not get_store().concurrent_calls)
 
 
 def reset_store_cache() -> None:
@@ -71,8 +76,7 @@ __all__ = [
     "SessionStore",
     "StoreError",
     "TurnRecord",
-    "audio_sessions_active",
-    "audio_stats_since",
     "get_store",
     "reset_store_cache",
+    "store_call",
 ]

@@ -47,6 +47,8 @@ from improv.store.validation import check_choice, check_finish, check_increments
 
 
 class FirestoreSessionStore(SessionStore):
+    concurrent_calls = True  # one thread-safe Client; every write is an optimistic commit
+
     def __init__(self) -> None:
         self.project = settings.GCP_PROJECT_ID
         self.database = settings.FIRESTORE_DATABASE or "(default)"
@@ -319,6 +321,16 @@ class FirestoreSessionStore(SessionStore):
         with backend_errors():
             snaps = list(queries.audio_for_scene(self._db(), scene_id, status).stream())
         return docs.sort_audio([docs.audio_record(s.id, s.to_dict()) for s in snaps])
+
+    def audio_sessions_since(self, since: dt.datetime, *, limit: int = 1000) -> list[AudioSessionRecord]:
+        check_page(limit)
+        since = docs.check_time(since, "since")
+        if limit == 0:
+            return []
+        query = queries.audio_created_since(self._db(), since).limit(limit)
+        with backend_errors():
+            snaps = list(query.stream())
+        return [docs.audio_record(s.id, s.to_dict()) for s in snaps]
 
     def audio_stats_since(self, since: dt.datetime) -> AudioStats:
         since = docs.check_time(since, "since")

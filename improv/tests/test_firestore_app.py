@@ -101,7 +101,7 @@ def test_admin_live_sessions_page_and_rollout_guard_read_firestore(
         firestore_store.audio_session_finish(failed.id, status="failed", close_reason="upstream_error")
 
     client.force_login(make_user(is_staff=True, is_superuser=True))
-    page = client.get("/admin/flags/flag/live-sessions/")
+    page = client.get("/admin/audio/live-sessions/")
     assert page.status_code == 200
     assert scene.id in page.content.decode() and "audio-3:77" in page.content.decode()
     assert [s.id for s in firestore_store.audio_sessions_active()] == [live.id]

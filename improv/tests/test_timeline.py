@@ -110,4 +110,16 @@ def test_sparkline_from_the_saved_shape():
     svg = str(sparkline_svg(saved))
     assert len(re.findall(r"<rect", svg)) == 4 and "sp-cut" in svg
     assert "you spoke 49% of the time" in svg
-    assert str(sparkline_svg({})) == "" and str(sparkline_svg({"segments": [["x"]]})) == ""
+    assert str(sparkline_svg({})) == "" and str(sparkline_svg({"segments": [["x"], {"role": "user"}]})) == ""
+
+
+def test_typed_lines_saved_moments_apart_are_laid_end_to_end_not_overlapping():
+    at = dt.datetime.fromtimestamp(T0, tz=dt.UTC)
+    turns = [
+        TurnRecord("s", 1, "user", "one two three four five", "text", {}, at),
+        TurnRecord("s", 2, "partner", "six seven", "text", {"latency_ms": 20},
+                   at + dt.timedelta(seconds=0.02)),
+    ]
+    timeline = scene_timeline(turns)
+    assert [(s.start_s, s.end_s) for s in timeline.segments] == [(0.0, 2.0), (2.0, 2.8)]
+    assert timeline.facts.user_cut_off_by_partner == 0

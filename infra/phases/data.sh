@@ -159,14 +159,21 @@ data_cloudsql() {
   if secret_has_version "${SECRET_DATABASE_URL}"; then
     return 0
   fi
-  local users password
+  local users password flags_file
   password="$(random_secret 40)"
   users="$(query "" sql users list "--instance=${SQL_INSTANCE}" '--format=value(name)')"
+  # The password never goes on a command line (visible in ps and shell history): gcloud
+  # reads it from a --flags-file, written by a shell builtin into a file only we can read.
+  flags_file="$(umask 077 && mktemp --suffix=.json)"
+  printf '{"--password": "%s"}\n' "${password}" >"${flags_file}"
   if grep -qxF "${SQL_USER}" <<<"${users}"; then
-    gc sql users set-password "${SQL_USER}" "--instance=${SQL_INSTANCE}" "--password=${password}"
+    gc sql users set-password "${SQL_USER}" "--instance=${SQL_INSTANCE}" "--flags-file=${flags_file}" \
+      || { rm -f "${flags_file}"; die "setting the Cloud SQL password of ${SQL_USER} failed"; }
   else
-    gc sql users create "${SQL_USER}" "--instance=${SQL_INSTANCE}" "--password=${password}"
+    gc sql users create "${SQL_USER}" "--instance=${SQL_INSTANCE}" "--flags-file=${flags_file}" \
+      || { rm -f "${flags_file}"; die "creating the Cloud SQL user ${SQL_USER} failed"; }
   fi
+  rm -f "${flags_file}"
   printf 'postgres://%s:%s@/%s?host=/cloudsql/%s' "${SQL_USER}" "${password}" "${SQL_DATABASE}" \
     "${SQL_CONNECTION}" | add_secret_version "${SECRET_DATABASE_URL}"
 }

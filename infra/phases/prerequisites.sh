@@ -26,16 +26,22 @@ readonly RUNTIME_ROLES=(roles/logging.logWriter roles/monitoring.metricWriter ro
 
 phase_prerequisites() {
   info "prerequisites: APIs"
-  local enabled=() missing=() api
+  local enabled="" missing=() api
   if [[ "${DRY_RUN}" != 1 ]]; then
-    mapfile -t enabled < <(query "" services list --enabled '--format=value(config.name)')
+    enabled="$(query "" services list --enabled '--format=value(config.name)')" || die "could not list the enabled APIs"
   fi
   for api in "${REQUIRED_APIS[@]}"; do
-    printf '%s\n' "${enabled[@]}" | grep -qxF "${api}" || missing+=("${api}")
+    # A here-string, not a pipe into grep -q: grep -q stops at the first match, and the
+    # writer of a pipe it closed fails the pipeline under pipefail.
+    grep -qxF "${api}" <<<"${enabled}" || missing+=("${api}")
   done
   if ((${#missing[@]} > 0)); then
     gc services enable "${missing[@]}"
   fi
+
+  # Guide 1.3 comes next: the Vertex AI quota request (days to approve) is an operator step.
+  [[ "${DRY_RUN}" != 1 ]] || printf '# guide 1.3: Vertex AI quota: infra/ops.sh %s vertex-quota list, then vertex-quota request QUOTA_ID VALUE\n' \
+    "${ENVIRONMENT}"
 
   info "prerequisites: Artifact Registry"
   exists artifacts repositories describe "${ARTIFACT_REPO}" "--location=${REGION}" \

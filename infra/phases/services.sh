@@ -83,6 +83,38 @@ deploy_if_changed() {
   DEPLOYED=1
 }
 
+# Health probes (HTTP, on the routes each role serves). The startup probe holds traffic
+# until Django answers (up to 2 min for the audio service, 1 min for the api); liveness
+# restarts an instance only after minutes of consecutive failures, because a restart of an
+# audio instance drops every open one-hour voice scene on it (liveness is for wedged
+# instances, not for slow moments). Liveness waits until the startup probe has passed.
+readonly AUDIO_STARTUP_PROBE="httpGet.path=/ws/health,httpGet.port=8080,initialDelaySeconds=0,timeoutSeconds=3,periodSeconds=5,failureThreshold=24"
+readonly AUDIO_LIVENESS_PROBE="httpGet.path=/ws/health,httpGet.port=8080,timeoutSeconds=5,periodSeconds=60,failureThreshold=5"
+readonly API_STARTUP_PROBE="httpGet.path=/health,httpGet.port=8080,initialDelaySeconds=0,timeoutSeconds=3,periodSeconds=3,failureThreshold=20"
+readonly API_LIVENESS_PROBE="httpGet.path=/health,httpGet.port=8080,timeoutSeconds=5,periodSeconds=30,failureThreshold=3"
+
+#######################################
+# A deploy must end with its new revision serving. Cloud Run keeps a pinned split for
+# later deploys (the new revision would get 0% and the deploy would still "succeed"), so
+# after a deploy traffic goes back to LATEST, said loudly when it was pinned. An
+# unchanged service with pinned traffic is left alone (that is a rollback holding), with
+# the command that releases it.
+# Arguments: service name, short name (audio|api), deployed (1|0)
+#######################################
+ensure_serving_latest() {
+  local svc="$1" short="$2" deployed="$3" pinned
+  pinned="$(pinned_traffic "${svc}")"
+  if ((deployed)); then
+    [[ -z "${pinned}" ]] \
+      || warn "services: ${svc} traffic was pinned (${pinned}) by a rollback or maintenance;" \
+        "sending 100% to the revision just deployed"
+    gc run services update-traffic "${svc}" "--region=${REGION}" --to-latest
+  elif [[ -n "${pinned}" ]]; then
+    warn "services: ${svc} is unchanged and its traffic is PINNED (${pinned}): the latest revision" \
+      "does not serve. Release it with: infra/ops.sh ${ENVIRONMENT} promote ${short}"
+  fi
+}
+
 phase_services() {
   local image redis
   image="$(image_ref)"
@@ -130,6 +162,7 @@ phase_services() {
     "--timeout=${AUDIO_TIMEOUT}" --session-affinity --no-cpu-throttling --cpu-boost
     --execution-environment=gen2 --no-use-http2
     --ingress=internal-and-cloud-load-balancing --allow-unauthenticated --port=8080
+    "--startup-probe=${AUDIO_STARTUP_PROBE}" "--liveness-probe=${AUDIO_LIVENESS_PROBE}"
     "--set-secrets=${audio_secrets}" "--update-env-vars=${audio_env}")
   local api_cmd=(run deploy "${API_SERVICE}" "${common[@]}"
     "--service-account=${API_SA}"
@@ -137,6 +170,7 @@ phase_services() {
     "--min-instances=${API_MIN_INSTANCES}" "--max-instances=${API_MAX_INSTANCES}"
     "--timeout=${API_TIMEOUT}" --cpu-boost --execution-environment=gen2
     --ingress=internal-and-cloud-load-balancing --allow-unauthenticated --port=8080
+    "--startup-probe=${API_STARTUP_PROBE}" "--liveness-probe=${API_LIVENESS_PROBE}"
     "--set-secrets=${api_secrets}" "--update-env-vars=${api_env}")
 
   # Execute migrations when the image/config changed (the services are about to change).
@@ -159,8 +193,10 @@ phase_services() {
 
   info "services: ${AUDIO_SERVICE}"
   deploy_if_changed services "${AUDIO_SERVICE}" "${audio_cmd[@]}"
+  ensure_serving_latest "${AUDIO_SERVICE}" audio "${DEPLOYED}"
   info "services: ${API_SERVICE}"
   deploy_if_changed services "${API_SERVICE}" "${api_cmd[@]}"
+  ensure_serving_latest "${API_SERVICE}" api "${DEPLOYED}"
 
   info "services: rollout guard job ${GUARD_JOB} + Cloud Scheduler (every minute)"
   deploy_if_changed jobs "${GUARD_JOB}" run jobs deploy "${GUARD_JOB}" "${job_common[@]}" \

@@ -4,6 +4,8 @@
 setup() {
   load helper
   use_state "${BATS_TEST_TMPDIR}/state"
+  # Two revisions of the real image (00001, 00002) for each service.
+  gcloud run deploy ai4joy-audio-service --image=x --project=ai4joy-production >/dev/null
   gcloud run deploy ai4joy-audio-service --image=x --project=ai4joy-production >/dev/null
   gcloud run deploy ai4joy-api-service --image=x --project=ai4joy-production >/dev/null
   gcloud secrets create adk-api-key --project=ai4joy-production >/dev/null
@@ -11,9 +13,9 @@ setup() {
 }
 
 @test "rollback sends all traffic to the named revision" {
-  run "${INFRA}/ops.sh" production rollback audio ai4joy-audio-service-00001-old
+  run "${INFRA}/ops.sh" production rollback audio ai4joy-audio-service-00001-rev
   [ "${status}" -eq 0 ]
-  grep -q '^gcloud run services update-traffic ai4joy-audio-service --region=us-central1 --to-revisions=ai4joy-audio-service-00001-old=100 ' "${STUB_STATE_DIR}/calls.log"
+  grep -q '^gcloud run services update-traffic ai4joy-audio-service --region=us-central1 --to-revisions=ai4joy-audio-service-00001-rev=100 ' "${STUB_STATE_DIR}/calls.log"
 }
 
 @test "promote sends traffic to the latest revision" {
@@ -29,7 +31,43 @@ setup() {
   grep -q 'update-traffic ai4joy-audio-service .*--to-tags=maintenance=100' "${STUB_STATE_DIR}/calls.log"
   run "${INFRA}/ops.sh" production maintenance off audio
   [ "${status}" -eq 0 ]
-  grep -q 'update-traffic ai4joy-audio-service .*--to-revisions=ai4joy-audio-service-00002-new=100' "${STUB_STATE_DIR}/calls.log"
+  grep -q 'update-traffic ai4joy-audio-service .*--to-revisions=ai4joy-audio-service-00002-rev=100' "${STUB_STATE_DIR}/calls.log"
+}
+
+@test "maintenance off reads the whole revision listing, however long (no reader stops early)" {
+  use_state "${BATS_TEST_TMPDIR}/long"
+  # A service with a long history: the listing is far bigger than a pipe buffer.
+  STUB_SEED_REVISIONS=3000 gcloud run deploy ai4joy-audio-service --image=real --project=ai4joy-production >/dev/null
+  run "${INFRA}/ops.sh" production maintenance on audio
+  [ "${status}" -eq 0 ]
+  : >"${STUB_STATE_DIR}/calls.log"
+  run "${INFRA}/ops.sh" production maintenance off audio
+  echo "${output}"
+  [ "${status}" -eq 0 ]
+  grep -q 'update-traffic ai4joy-audio-service .*--to-revisions=ai4joy-audio-service-03001-rev=100' "${STUB_STATE_DIR}/calls.log"
+  # gcloud swallows EPIPE (exit 0), so the stub records it: nobody closed the pipe early.
+  run grep -c '^# EPIPE' "${STUB_STATE_DIR}/calls.log"
+  [ "${output}" = 0 ]
+  # A producer that dies of SIGPIPE, as most tools do, must not fail it either (pipefail).
+  gcloud run deploy ai4joy-audio-service --image=real --project=ai4joy-production >/dev/null
+  run "${INFRA}/ops.sh" production maintenance on audio
+  STUB_EPIPE=sigpipe run "${INFRA}/ops.sh" production maintenance off audio
+  echo "${output}"
+  [ "${status}" -eq 0 ]
+  grep -q 'update-traffic ai4joy-audio-service .*--to-revisions=ai4joy-audio-service-03003-rev=100' "${STUB_STATE_DIR}/calls.log"
+}
+
+@test "the stub behaves like gcloud 528 on a closed pipe: no traceback, exit 0, EPIPE recorded" {
+  use_state "${BATS_TEST_TMPDIR}/pipe"
+  STUB_SEED_REVISIONS=3000 gcloud run deploy ai4joy-api-service --image=x --project=p >/dev/null
+  run bash -c 'set -o pipefail; gcloud run revisions list --service=ai4joy-api-service --project=p 2>"$1" | awk "{print; exit}"; echo "status=$?"' _ "${BATS_TEST_TMPDIR}/err"
+  [[ "${output}" == *"ai4joy-api-service-03001-rev"* ]]
+  [[ "${output}" == *"status=0"* ]]
+  [ ! -s "${BATS_TEST_TMPDIR}/err" ]
+  grep -q '^# EPIPE: the reader closed the pipe after [0-9]* of 3001 lines' "${STUB_STATE_DIR}/calls.log"
+  # ... and like a plain tool with STUB_EPIPE=sigpipe: the old early-exit pattern fails under pipefail.
+  STUB_EPIPE=sigpipe run bash -c 'set -o pipefail; gcloud run revisions list --service=ai4joy-api-service --project=p | awk "{print; exit}"'
+  [ "${status}" -eq 141 ]
 }
 
 @test "scale applies the runbook knobs" {
@@ -56,6 +94,9 @@ setup() {
 }
 
 @test "disable-secret-version disables an old version, never latest" {
+  for v in 1 2 3; do
+    printf 'v%s' "${v}" | gcloud secrets versions add adk-api-key --data-file=- --project=ai4joy-production
+  done
   run "${INFRA}/ops.sh" production disable-secret-version adk-api-key 3
   [ "${status}" -eq 0 ]
   grep -q '^gcloud secrets versions disable 3 --secret=adk-api-key ' "${STUB_STATE_DIR}/calls.log"

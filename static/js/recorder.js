@@ -46,6 +46,31 @@ function micErrorFrom(error) {
   }
 }
 
+async function openStream(deviceId) {
+  try {
+    return await navigator.mediaDevices.getUserMedia({
+      audio: {
+        ...(deviceId ? { deviceId } : {}),
+        channelCount: 1,
+        echoCancellation: true, // the partner's voice must not loop back into the scene
+        noiseSuppression: true,
+        autoGainControl: true,
+      },
+    });
+  } catch (error) {
+    throw micErrorFrom(error);
+  }
+}
+
+/** @returns {Promise<{deviceId: string, label: string}[]>} microphones (labels once permission is given) */
+export async function listMicrophones() {
+  if (!navigator.mediaDevices || !navigator.mediaDevices.enumerateDevices) return [];
+  const devices = await navigator.mediaDevices.enumerateDevices();
+  return devices
+    .filter((device) => device.kind === 'audioinput' && device.deviceId)
+    .map((device, index) => ({ deviceId: device.deviceId, label: device.label || `Microphone ${index + 1}` }));
+}
+
 export class MicRecorder extends EventTarget {
   /**
    * @param {AudioContext} context created by the page after a user gesture
@@ -59,27 +84,32 @@ export class MicRecorder extends EventTarget {
     this.stream = null;
     this.source = null;
     this.node = null;
+    this.watched = null;
+    this.onTrackEnded = null;
   }
 
-  async start() {
+  /**
+   * @param {{deviceId?: string}} [options] a remembered microphone: preferred, not required, so a
+   *   headset that is unplugged today falls back to the default one instead of failing. (Asked
+   *   for exactly, then without: Chromium does not always honour an `ideal` deviceId.)
+   * @returns {Promise<string>} the microphone's label
+   */
+  async start({ deviceId = '' } = {}) {
     if (!window.isSecureContext) {
       throw new MicError('insecure', 'Voice needs a secure (https) connection.');
     }
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia || !window.AudioWorkletNode) {
       throw new MicError('unsupported', 'This browser cannot capture audio for voice scenes.');
     }
-    try {
-      this.stream = await navigator.mediaDevices.getUserMedia({
-        audio: {
-          channelCount: 1,
-          echoCancellation: true, // the partner's voice must not loop back into the scene
-          noiseSuppression: true,
-          autoGainControl: true,
-        },
-      });
-    } catch (error) {
-      throw micErrorFrom(error);
+    this.stream = null;
+    if (deviceId) {
+      try {
+        this.stream = await openStream({ exact: deviceId });
+      } catch (error) {
+        if (error.kind !== 'missing') throw error;
+      }
     }
+    if (!this.stream) this.stream = await openStream(undefined);
     try {
       if (!loadedContexts.has(this.context)) {
         await this.context.audioWorklet.addModule(WORKLET_URL);
@@ -102,14 +132,52 @@ export class MicRecorder extends EventTarget {
       this.stop();
       throw new MicError('failed', `Audio processing could not start (${error.message || error}).`);
     }
-    const [track] = this.stream.getAudioTracks();
-    if (track) {
-      track.addEventListener('ended', () => this.dispatchEvent(new Event('ended')), { once: true });
-    }
-    return track ? track.label : '';
+    this.watchTrack();
+    return this.label;
+  }
+
+  /** The microphone in use: its label and device id (as enumerateDevices lists it). */
+  get track() { return this.stream ? this.stream.getAudioTracks()[0] || null : null; }
+
+  get label() { return this.track ? this.track.label : ''; }
+
+  get deviceId() { return this.track ? this.track.getSettings().deviceId || '' : ''; }
+
+  /**
+   * Change microphones mid-scene: the new stream feeds the same worklet, so the frames (and the
+   * socket they go to) never stop. On failure the old microphone stays on.
+   * @returns {Promise<string>} the new microphone's label
+   */
+  async switchDevice(deviceId) {
+    if (!this.node) throw new MicError('failed', 'The microphone is not running.');
+    const stream = await openStream({ exact: deviceId });
+    const source = this.context.createMediaStreamSource(stream);
+    source.connect(this.node);
+    const [oldStream, oldSource] = [this.stream, this.source];
+    this.unwatchTrack();
+    this.stream = stream;
+    this.source = source;
+    if (oldSource) oldSource.disconnect();
+    if (oldStream) oldStream.getTracks().forEach((track) => track.stop());
+    this.watchTrack();
+    return this.label;
+  }
+
+  watchTrack() {
+    const track = this.track;
+    if (!track) return;
+    this.watched = track;
+    this.onTrackEnded = () => this.dispatchEvent(new Event('ended'));
+    track.addEventListener('ended', this.onTrackEnded, { once: true });
+  }
+
+  unwatchTrack() {
+    if (this.watched && this.onTrackEnded) this.watched.removeEventListener('ended', this.onTrackEnded);
+    this.watched = null;
   }
 
   stop() {
+    this.unwatchTrack();
     if (this.source) this.source.disconnect();
     if (this.node) {
       this.node.port.onmessage = null;

@@ -44,8 +44,12 @@ export class VoiceView {
       latency: $('[data-latency]'), latencyDetail: $('[data-latency-detail]'), room: $('[data-room]'),
       moodLabel: $('[data-mood-label]'), energy: $('[data-energy]'),
       engagement: $('[data-engagement]'), transcript: $('[data-transcript]'), coach: $('[data-coach]'),
-      textForm: $('[data-voice-text]'),
+      textForm: $('[data-voice-text]'), mute: $('[data-action="mute"]'), settings: $('[data-voice-settings]'),
+      volume: $('[data-volume]'), micSelect: $('[data-mic-select]'), levelMuted: $('[data-level-muted]'),
     };
+    this.muted = false;
+    this.state = 'idle';
+    this.stateExtra = {};
     this.open = { user: null, partner: null };
     // A line we closed early (barge-in, reconnect): the server's final text for it lands here.
     this.closedEarly = { user: null, partner: null };
@@ -53,17 +57,58 @@ export class VoiceView {
   }
 
   setState(state, { attempt = 0, delayMs = 0 } = {}) {
+    this.state = state;
+    this.stateExtra = { attempt, delayMs };
     this.panel.dataset.state = state;
     let label = STATE_LABELS[state] || state;
     if (state === 'reconnecting' && attempt > 0) {
       label = `Reconnecting… (try ${attempt}${delayMs ? `, in ${(delayMs / 1000).toFixed(1)} s` : ''})`;
     }
-    this.el.connLabel.textContent = label;
     const active = ['starting', 'connecting', 'live', 'reconnecting'].includes(state);
+    if (this.muted && active) label = `${label} · Muted`;
+    this.el.connLabel.textContent = label;
     this.el.start.hidden = active;
     this.el.toText.hidden = !active;
+    this.el.mute.hidden = !active;
+    this.el.settings.hidden = !active;
     this.el.textForm.hidden = state !== 'live';
     this.el.talk.disabled = state !== 'live';
+  }
+
+  /** Muted: the toggle is pressed, the state pill and the level meter both say "Muted". */
+  setMuted(muted) {
+    this.muted = muted;
+    this.panel.dataset.muted = String(muted);
+    this.el.mute.setAttribute('aria-pressed', String(muted));
+    this.el.levelMuted.hidden = !muted;
+    this.el.levelBar.hidden = muted;
+    if (muted) {
+      this.setLevel(0);
+      this.el.level.setAttribute('aria-valuetext', 'Muted');
+    } else {
+      this.el.level.removeAttribute('aria-valuetext');
+    }
+    this.setState(this.state, this.stateExtra);
+  }
+
+  /** @param {number} percent 0..100 */
+  showVolume(percent) {
+    this.el.volume.value = String(percent);
+    this.el.volume.setAttribute('aria-valuetext', `${percent}%`);
+  }
+
+  /**
+   * @param {{deviceId: string, label: string}[]} microphones
+   * @param {string} currentId the device in use
+   */
+  showMicrophones(microphones, currentId) {
+    const select = this.el.micSelect;
+    const options = microphones.map(({ deviceId, label }) => Object.assign(document.createElement('option'), { value: deviceId, textContent: label }));
+    if (options.length === 0) options.push(Object.assign(document.createElement('option'), { value: '', textContent: 'Default microphone' }));
+    select.replaceChildren(...options);
+    if (microphones.some((mic) => mic.deviceId === currentId)) select.value = currentId;
+    // One microphone leaves nothing to choose, but the control still says which one is on.
+    select.disabled = microphones.length < 2;
   }
 
   setStartLabel(text) { this.el.startLabel.textContent = text; }
@@ -113,6 +158,7 @@ export class VoiceView {
 
   /** @param {number} rms 0..1 of the last capture frame */
   setLevel(rms) {
+    if (this.muted) rms = 0;
     // Decibel scale: -60 dBFS is empty, 0 dBFS is full; speech sits around the middle.
     const db = rms > 0 ? 20 * Math.log10(rms) : -100;
     const level = Math.round(Math.max(0, Math.min(1, (db + 60) / 60)) * 100);

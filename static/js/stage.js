@@ -8,8 +8,9 @@ import { StageSocket } from './socket.js';
 import { VoiceView } from './stage-view.js';
 import { closeGuidance, micGuidance } from './guidance.js';
 import { LatencyClock } from './latency.js';
+import { StageControls } from './controls.js';
+import { PREFERENCES, readPreference, writePreference } from './preferences.js';
 
-const PTT_KEY = 'ai4joy.pushToTalk';
 const TEXT_CONTROLS = '[data-say-form], [data-text-mode]';
 
 function socketUrl(raw) {
@@ -17,15 +18,6 @@ function socketUrl(raw) {
   if (url.protocol === 'http:') url.protocol = 'ws:';
   if (url.protocol === 'https:') url.protocol = 'wss:';
   return url.toString();
-}
-
-// Storage can be off (private modes, policies): a preference that is not kept is no error.
-function readPreference(key) {
-  try { return window.localStorage.getItem(key); } catch { return null; }
-}
-
-function writePreference(key, value) {
-  try { window.localStorage.setItem(key, value); } catch { /* not kept */ }
 }
 
 class VoiceStage {
@@ -37,12 +29,20 @@ class VoiceStage {
     this.recorder = null;
     this.player = null;
     this.socket = null;
-    this.pushToTalk = readPreference(PTT_KEY) === '1';
+    this.pushToTalk = readPreference(PREFERENCES.pushToTalk) === '1';
     this.talking = false;
     this.latency = new LatencyClock();
     this.stats = { state: 'idle', micRms: 0, micFrames: 0, interrupts: 0, transcripts: { user: 0, partner: 0 }, rooms: 0, coach: 0 };
     this.levelQueued = false;
     this.lastPlayerStats = null;
+    this.controls = new StageControls(this.view, {
+      audio: () => ({ recorder: this.recorder, player: this.player }),
+      onMute: (muted) => {
+        if (!muted) return;
+        this.setTalking(false);
+        this.latency.lineEnded();
+      },
+    });
   }
 
   init() {
@@ -50,6 +50,7 @@ class VoiceStage {
     el.start.addEventListener('click', () => this.start());
     el.toText.addEventListener('click', () => this.toText());
     el.pttToggle.addEventListener('change', () => this.setPushToTalk(el.pttToggle.checked));
+    this.controls.init();
     this.bindTalkButton(el.talk);
     el.textForm.addEventListener('submit', (event) => this.sendTyped(event));
     for (const form of this.root.querySelectorAll('form[data-end-scene], form.end-form')) {
@@ -91,7 +92,7 @@ class VoiceStage {
       this.recorder = new MicRecorder(this.context, { frameMs: 40 });
       this.recorder.addEventListener('frame', (event) => this.onFrame(event.detail));
       this.recorder.addEventListener('ended', () => this.onMicLost());
-      const label = await this.recorder.start();
+      const label = await this.recorder.start({ deviceId: this.controls.preferredMicrophone() });
       this.view.setMicName(label || 'Microphone on');
     } catch (error) {
       this.teardownAudio();
@@ -101,6 +102,7 @@ class VoiceStage {
     }
     this.view.panel.dataset.used = 'true';
     this.setTextMode(false);
+    this.controls.started();
     this.openSocket();
   }
 
@@ -121,6 +123,7 @@ class VoiceStage {
     this.stats.state = state;
     if (state === 'ended') return; // onClosed decides what the panel shows
     this.view.setState(state, { attempt, delayMs });
+    if (state === 'live') this.controls.live();
     if (state === 'reconnecting' && previous !== 'reconnecting') {
       // The turn in flight died with the connection: cut its captions and its queued audio.
       if (this.player) this.player.interrupt();
@@ -167,6 +170,16 @@ class VoiceStage {
           this.view.coach(String(message.text));
         }
         break;
+      case 'saving':
+        // Sent only when saving has failed for a while (the store is down); lines are kept meanwhile.
+        this.view.showNotice(message.delayed ? {
+          title: 'Saving is delayed',
+          body: `Your last ${message.pending} line(s) are kept and will be saved as soon as our database is back. Keep playing.`,
+        } : {
+          title: 'Scene saved',
+          body: 'Everything you said has been saved.',
+        }, [], 'status');
+        break;
       case 'warning':
         this.view.showNotice({
           title: 'Voice session ending soon',
@@ -185,9 +198,11 @@ class VoiceStage {
     this.stats.micRms = rms;
     this.stats.micFrames += 1;
     this.queueLevel(rms);
-    const open = !this.pushToTalk || this.talking;
+    const { muted } = this.controls;
+    const open = !muted && (!this.pushToTalk || this.talking);
     this.latency.frame(rms, open);
-    if (!this.socket) return;
+    // Muted means nothing leaves the browser, not even silence.
+    if (!this.socket || muted) return;
     // Push-to-talk sends silence while the button is up, so the server's stream (and its own
     // end-of-speech detection) keeps going but hears nothing from the room.
     this.socket.sendAudio(open ? pcm : new ArrayBuffer(pcm.byteLength));
@@ -229,7 +244,7 @@ class VoiceStage {
 
   setTalking(talking) {
     const live = Boolean(this.socket && this.socket.state === 'live');
-    if (talking === this.talking || (talking && !live)) return;
+    if (talking === this.talking || (talking && (!live || this.controls.muted))) return;
     this.talking = talking;
     this.view.setTalking(talking);
     if (live) this.socket.sendJson({ type: talking ? 'activity_start' : 'activity_end' });
@@ -239,7 +254,7 @@ class VoiceStage {
   setPushToTalk(enabled) {
     if (!enabled) this.setTalking(false);
     this.pushToTalk = enabled;
-    writePreference(PTT_KEY, enabled ? '1' : '0');
+    writePreference(PREFERENCES.pushToTalk, enabled ? '1' : '0');
     this.view.setPushToTalk(enabled);
   }
 
@@ -335,6 +350,7 @@ class VoiceStage {
 
   teardownAudio() {
     this.setTalking(false);
+    this.controls.stopped();
     if (this.recorder) this.recorder.stop();
     if (this.player) {
       this.lastPlayerStats = { ...this.player.stats };
@@ -359,6 +375,7 @@ class VoiceStage {
       reconnects: socketStats.reconnects || 0,
       player: this.player ? { ...this.player.stats } : this.lastPlayerStats || null,
       latencies: { page: [...this.latency.page], server: [...this.latency.server] },
+      ...this.controls.snapshot(),
     };
   }
 }

@@ -83,6 +83,10 @@ def test_the_voice_panel_is_keyboard_operable_and_labelled(voice_stack, browser,
         page.keyboard.up("Space")
         page.wait_for_function(PRESSED + "'false'")
         page.set_viewport_size({"width": 390, "height": 844})  # a phone: everything still reachable
+        assert talk.is_visible() and talk.inner_text() == "Hold to talk"
+        assert page.locator("[data-conn-label]").inner_text() == "Live"
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, width  # nothing pushes the page sideways
         shot(page, "stage-voice-phone-ptt")
         page.get_by_role("checkbox", name="Push to talk").uncheck()
         assert talk.is_hidden()
@@ -94,28 +98,39 @@ def test_every_page_renders_in_the_house_style(voice_stack, browser, shot):
     console: list[str] = []
     context, page = open_page(browser, voice_stack.url, None, console)
     try:
-        for path, name in (
-            ("/", "home-signed-out"),
-            ("/accounts/login/", "sign-in"),
-            ("/accounts/signup/", "sign-up"),
+        # Each page: its heading and the one thing a person came to it for.
+        for path, name, heading, action in (
+            ("/", "home-signed-out", "Step on stage.", ("link", "Sign in to play")),
+            ("/accounts/login/", "sign-in", "Sign in", ("button", "Sign in")),
+            ("/accounts/signup/", "sign-up", "Create an account", ("button", re.compile("Sign up|Create"))),
         ):
             response = page.goto(f"{voice_stack.url}{path}")
             assert response is not None and response.status == 200, path
             assert page.locator("link[href$='css/app.css']").count() == 1
+            assert page.get_by_role("heading", level=1).inner_text() == heading, path
+            assert page.get_by_role(action[0], name=action[1]).first.is_visible(), path
             shot(page, name)
         page.goto(f"{voice_stack.url}/accounts/login/")
         page.fill("#id_login", VOICE_USER)
         page.fill("#id_password", "not-the-password")
         page.click("form.stacked button[type=submit]")
-        assert page.locator("[role=alert], .error").first.is_visible()
+        error = page.locator("[role=alert], .error").first
+        assert error.is_visible()
+        assert "not correct" in error.inner_text().lower() or "incorrect" in error.inner_text().lower()
         shot(page, "sign-in-error")
         page.fill("#id_password", PASSWORD)
         page.click("form.stacked button[type=submit]")
         page.wait_for_url(f"{voice_stack.url}/")
-        for path, name in (("/", "home"), ("/scenes/", "history"), ("/profile/", "profile")):
+        for path, name, heading, text in (
+            ("/", "home", "Step on stage.", "Choose your game"),
+            ("/scenes/", "history", "Your scenes", ""),
+            ("/profile/", "profile", "Your profile", VOICE_USER),
+        ):
             response = page.goto(f"{voice_stack.url}{path}")
             assert response is not None and response.status == 200, path
             assert page.locator("header.topbar nav").is_visible()
+            assert page.get_by_role("heading", level=1).inner_text() == heading, path
+            assert text in page.locator("main").inner_text(), path
             shot(page, name)
         assert not [line for line in console if line.startswith(("pageerror", "error"))], console
     finally:

@@ -45,6 +45,9 @@ def test_voice_scene_partner_speaks_plays_and_is_interrupted(voice_stack, browse
         start_active_scene(page, voice_stack.url)
         panel = page.locator("[data-voice-panel]")
         assert panel.is_visible()
+        assert page.locator("[data-conn-label]").inner_text() == "Voice is off"
+        assert page.get_by_role("button", name=re.compile("Start voice|Switch to voice")).is_visible()
+        assert page.locator("[data-say-form]").is_visible()  # typing works until voice starts
         shot(page, "stage-voice-idle")
 
         start_voice(page)
@@ -67,6 +70,8 @@ def test_voice_scene_partner_speaks_plays_and_is_interrupted(voice_stack, browse
         stats = snapshot(page)
         assert stats["framesSent"] > 20, stats
         assert stats["micRms"] >= 0
+        assert page.locator(PARTNER).first.is_visible()
+        assert page.locator(f"{PARTNER} .vp-who").first.text_content() == "Partner: "
         shot(page, "stage-voice-partner-speaking")
 
         # The second line of the WAV talks over the partner: the server says `interrupted` and the
@@ -74,7 +79,14 @@ def test_voice_scene_partner_speaks_plays_and_is_interrupted(voice_stack, browse
         page.wait_for_function(
             f"({SNAPSHOT}).interrupts >= 1 && ({SNAPSHOT}).player.clears >= 1", timeout=40_000
         )
-        assert page.locator("[data-transcript] li.interrupted[data-role='partner']").count() >= 1
+        cut = page.locator("[data-transcript] li.interrupted[data-role='partner']")
+        assert cut.count() >= 1 and cut.first.is_visible()
+        # The "— cut off" marker is CSS-generated text: read it as a person sees it.
+        marker = page.evaluate(
+            "getComputedStyle(document.querySelector('[data-transcript] li.interrupted .vp-said'), '::after')"
+            ".content"
+        )
+        assert "cut off" in marker, marker
         shot(page, "stage-voice-barge-in")
 
         # A full turn later the latency readout shows a number.
@@ -85,7 +97,10 @@ def test_voice_scene_partner_speaks_plays_and_is_interrupted(voice_stack, browse
         assert user_lines >= 1
         # After a completed turn the room reacts: its mood is named and the stage glows in its hue.
         page.wait_for_function(f"({SNAPSHOT}).rooms >= 1", timeout=30_000)
-        assert page.locator("[data-voice-panel] [data-room]").get_attribute("data-mood")
+        mood = page.locator("[data-voice-panel] [data-room]").get_attribute("data-mood")
+        assert mood
+        assert page.locator("[data-voice-panel] [data-mood-label]").inner_text().lower() == mood
+        assert re.fullmatch(r"\d+ ms", page.locator("[data-latency]").inner_text())
         hue = page.evaluate(
             "getComputedStyle(document.querySelector('#stage')).getPropertyValue('--mood-hue')"
         )
@@ -111,6 +126,9 @@ def test_server_restart_mid_scene_reconnects_and_the_scene_carries_on(voice_stac
         # comes up on the same address.
         assert voice_stack.sigterm() == 0
         wait_state(page, "reconnecting", timeout=10_000)
+        assert page.locator("[data-conn-label]").inner_text().startswith("Reconnecting")
+        notice = page.locator("[data-voice-panel] [data-notice]")
+        assert notice.is_visible() and "Connection lost" in notice.inner_text()
         shot(page, "stage-voice-reconnecting")
         voice_stack.start()
 
@@ -125,6 +143,8 @@ def test_server_restart_mid_scene_reconnects_and_the_scene_carries_on(voice_stac
         resumed = [e for e in voice_stack.events("audio_session_started") if e.get("resumed_from")]
         assert ended and resumed, voice_stack.log()[-3000:]
         assert resumed[-1]["resumed_from"] == ended[-1]["session_id"]  # the same session, resumed
+        assert page.locator("[data-conn-label]").inner_text() == "Live"
+        assert page.locator("[data-voice-panel] [data-notice]").is_hidden()
         shot(page, "stage-voice-resumed")
     finally:
         context.close()
@@ -185,6 +205,10 @@ def test_ending_the_scene_while_live_closes_voice_cleanly_first(voice_stack, bro
         assert page.locator("[data-voice-panel]").count() == 0  # a closed scene offers no voice
         ended = [e for e in voice_stack.events("audio_session_ended") if e.get("scene_id") == scene_id]
         assert ended and ended[-1]["reason"] == "client_close", ended
+        if "review" in page.url:
+            assert page.get_by_role("heading", name="Coaching review").is_visible()
+        else:
+            assert "Closed" in page.locator("main").inner_text()
         shot(page, "scene-ended")
     finally:
         context.close()
@@ -214,6 +238,7 @@ def test_a_dropped_connection_reconnects_with_backoff_and_the_scene_goes_on(voic
         # scene goes on in a fresh Live session (a drained one resumes: see the restart test).
         assert f"resume={first_session}" in sockets[-1], sockets
         assert "Reconnected" in page.locator("[data-transcript]").inner_text()
+        assert page.locator("[data-conn-label]").inner_text() == "Live"
         shot(page, "stage-voice-after-drop")
     finally:
         context.close()
