@@ -3,7 +3,9 @@
 Reads HOST (default 127.0.0.1; the container sets 0.0.0.0) and PORT (default 8000; the
 container sets 8080), trusts X-Forwarded-* (Cloud Run's front end), and serves
 `ai4joy.asgi:application` with websocket limits that leave policy to the app. Extra Daphne
-options may follow (`python -m ai4joy.serve -v 1`), and so may another `module:app`.
+options may follow (`python -m ai4joy.serve -v 1`), and so may another `module:app`. With
+REDIS_URL set it runs one such process per vCPU on the same port and supervises them
+(ai4joy/supervise.py; SERVE_PROCESSES overrides the count); each one drains as below.
 
 Why not plain `daphne`: on SIGTERM stock Daphne cancels every consumer and drops every
 WebSocket without a close frame, so `disconnect()` never runs and a voice scene ends in
@@ -295,7 +297,8 @@ def main(argv: list[str] | None = None) -> None:
         cli.parser.error(f"DRAIN_TIMEOUT must be a positive number of seconds, not {settings.DRAIN_TIMEOUT}")
     argv = sys.argv[1:] if argv is None else argv
     try:
-        count, why = process_count(os.environ, settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", ""))
+        backend = str(settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", ""))
+        count, why = process_count(os.environ, backend)
     except ConfigError as exc:
         cli.parser.error(str(exc))
     host = os.environ.get("HOST", "127.0.0.1")

@@ -1,6 +1,6 @@
 """`python -m bench.run` (`make bench`): the voice relay ladder, the app beside a bare relay.
 
-    python -m bench.run [--ladder 50,100,200,400] [--multi 400] [--duration 20] [--time-limit 900]
+    python -m bench.run [--ladder 50,100,200,400] [--multi 400] [--duration 20] [--time-limit 600]
                         [--out var/bench/report.json]
     python -m bench.run --smoke          # a handful of sessions, for the test suite
     python -m bench.run --baseline-tree ../before   # also the app of another checkout: before/after
@@ -357,7 +357,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--multi", type=sizes, default=[400], help="sessions, one process per vCPU")
     parser.add_argument("--processes", type=int, default=0, help="for --multi; default: the CPU count")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of turns per step")
-    parser.add_argument("--time-limit", type=float, default=900.0, help="skip steps that would end later")
+    parser.add_argument("--time-limit", type=float, default=600.0, help="skip steps that would end later")
     parser.add_argument("--barge-share", type=float, default=0.2)
     parser.add_argument("--baseline-tree", type=Path, help="another checkout whose app also runs (mode base)")
     parser.add_argument("--no-redis", action="store_true", help="in-memory channel layer (one process)")

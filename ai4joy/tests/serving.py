@@ -108,7 +108,7 @@ class ServerProcess:
 
 
 def start_server(env: dict[str, str], log_path: Path, *extra: str, timeout: float = 30) -> ServerProcess:
-    """Start the entry point and return once it accepts TCP connections."""
+    """Start the entry point and return once it answers HTTP."""
     port = free_port()
     env = {**env, "PORT": str(port), "HOST": "127.0.0.1"}
     with open(log_path, "ab") as out:
@@ -119,13 +119,23 @@ def start_server(env: dict[str, str], log_path: Path, *extra: str, timeout: floa
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}:\n{server.log()[-3000:]}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        if answers_http(port):
             return server
-        except OSError:
-            time.sleep(0.1)
+        time.sleep(0.1)
     server.stop()
     raise RuntimeError(f"server did not listen within {timeout}s:\n{server.log()[-3000:]}")
+
+
+def answers_http(port: int) -> bool:
+    """A server process answers HTTP (any status). Not just a TCP accept: with several processes
+    the parent's sockets accept into their backlog before any child can serve."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+            sock.settimeout(2)
+            sock.sendall(b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+            return sock.recv(1) != b""
+    except OSError:
+        return False
 
 
 def read_records(path: Path) -> list[dict]:

@@ -298,7 +298,7 @@ async def test_supersede_rollback_and_admin_end_reach_sockets_on_every_process(a
             assert (await until_closed(sockets[player["scene_id"]], time.monotonic(), timeout=5))["code"] == \
                 CloseCode.SUPERSEDED
             sockets[player["scene_id"]] = newer
-        where = instances_of(env, players)
+        where = await asyncio.to_thread(instances_of, env, players)
         crossed = sum(older != newer for p in players[:3]
                       for older, newer in zip(where[p["scene_id"]], where[p["scene_id"]][1:], strict=False))
         if crossed:
@@ -308,16 +308,18 @@ async def test_supersede_rollback_and_admin_end_reach_sockets_on_every_process(a
     # Admin "end session" for one user, then a rollback for everyone else: both sent from a third
     # process (manage.py shell), so they can only arrive through Redis.
     admin_target = players[3]
-    run_django(f"from audio.services import audio_session_end; import json; "
-               f"print(json.dumps(audio_session_end(user_id={admin_target['user_id']})))", env)
+    # In a thread: a blocked event loop would leave the clients' keepalive pings unanswered.
+    await asyncio.to_thread(run_django, f"from audio.services import audio_session_end; import json; "
+                            f"print(json.dumps(audio_session_end(user_id={admin_target['user_id']})))", env)
     ended = sockets.pop(admin_target["scene_id"])
     assert (await next_of_type(ended, "error", timeout=10))["code"] == "ended_by_admin"
     assert (await until_closed(ended, time.monotonic(), timeout=5))["code"] == CloseCode.NORMAL
 
-    run_django("from flags.services import rollout_set; import json; "
-               "print(json.dumps(str(rollout_set(percent=0, actor_label='tests', reason='rollback'))))", env)
+    rollback = ("from flags.services import rollout_set; import json; "
+                "print(json.dumps(str(rollout_set(percent=0, actor_label='tests', reason='rollback'))))")
+    await asyncio.to_thread(run_django, rollback, env)
     for ws in sockets.values():
         assert (await next_of_type(ws, "error", timeout=10))["code"] == "voice_disabled"
         assert (await until_closed(ws, time.monotonic(), timeout=5))["code"] == CloseCode.ROLLED_BACK
     server.sigterm()
-    assert server.wait_exit(within=8) == 0
+    assert server.wait_exit(within=CLOUD_RUN_GRACE_S) == 0
