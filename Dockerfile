@@ -37,5 +37,6 @@ EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, sys, urllib.request as u; role = os.environ.get('SERVICE_ROLE', 'all'); path = '/ws/health' if role == 'audio' else '/health'; host = (os.environ.get('ALLOWED_HOSTS') or 'localhost').split(',')[0].strip().lstrip('.') or 'localhost'; req = u.Request('http://127.0.0.1:%s%s' % (os.environ.get('PORT', '8080'), path), headers={'Host': host, 'X-Forwarded-Proto': 'https'}); sys.exit(0 if u.urlopen(req, timeout=4).status == 200 else 1)"]
 
-# Exec form: the Python process is PID 1 and receives SIGTERM directly (it drains sockets).
+# Exec form: the Python process is PID 1 and receives SIGTERM directly. With REDIS_URL set it runs
+# one draining Daphne per vCPU on PORT (SERVE_PROCESSES overrides) and forwards SIGTERM to each.
 CMD ["python", "-m", "ai4joy.serve"]

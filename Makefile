@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # Tests use the local PostgreSQL when it answers, else SQLite.
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: run test setup migrate lint typecheck bench soak check-deploy deploy-dry-run clean
+.PHONY: run test setup migrate lint typecheck bench bench-smoke soak check-deploy deploy-dry-run loadtest clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,8 +40,13 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/mypy .
 
+## make bench: the voice relay ladder, app beside a bare relay (table + var/bench/report.json)
+BENCH_ARGS ?=
 bench: setup
-	$(PY) -m bench.relay_bench
+	$(PY) -m bench.run $(BENCH_ARGS)
+
+bench-smoke: setup
+	$(PY) -m bench.run --smoke
 
 ## make soak: the long reliability runs, loopback only, each bounded and stopping by itself:
 ## the fuzzers at FUZZ_SCALE x their in-suite budget, then SOAK_SESSIONS voice sessions for
@@ -65,6 +70,15 @@ check-deploy: setup
 ENV ?= dev
 deploy-dry-run:
 	infra/deploy.sh $(ENV) --dry-run
+
+## make loadtest HOST=https://staging.example.com: the guide's load test (infra/loadtest/locustfile.py)
+USERS ?= 100
+SPAWN_RATE ?= 10
+RUN_TIME ?= 10m
+loadtest: setup
+	@test -n "$(HOST)" || { echo "usage: make loadtest HOST=https://host [USERS=100 SPAWN_RATE=10 RUN_TIME=10m]"; exit 2; }
+	mkdir -p var && $(VENV)/bin/locust -f infra/loadtest/locustfile.py --host=$(HOST) --users $(USERS) --spawn-rate $(SPAWN_RATE) \
+		--run-time $(RUN_TIME) --headless --csv var/loadtest
 
 clean:
 	rm -rf $(VENV) var test-artifacts staticfiles db.sqlite3

@@ -155,3 +155,53 @@ def firestore_store(firestore_emulator, settings):
     reset_store_cache()
     yield get_store()
     reset_store_cache()
+
+
+class Telemetry:
+    """What the app emitted through OpenTelemetry since the test started (in-memory reader and
+    exporter; delta temporality, so each read is what happened since the previous one)."""
+
+    def __init__(self, reader, exporter) -> None:
+        self.reader, self.exporter = reader, exporter
+
+    def reset(self) -> None:
+        self.reader.get_metrics_data()
+        self.exporter.clear()
+
+    def metrics(self) -> dict[str, list]:
+        """Metric name -> its data points, collected now."""
+        data = self.reader.get_metrics_data()
+        out: dict[str, list] = {}
+        for resource in data.resource_metrics if data else ():
+            for scope in resource.scope_metrics:
+                for metric in scope.metrics:
+                    out.setdefault(metric.name, []).extend(metric.data.data_points)
+        return out
+
+    def spans(self, name: str | None = None) -> list:
+        return [s for s in self.exporter.get_finished_spans() if name is None or s.name == name]
+
+
+@pytest.fixture(scope="session")
+def _otel_providers():
+    from opentelemetry.sdk.metrics import Counter, Histogram, UpDownCounter
+    from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from ai4joy import telemetry
+
+    delta = AggregationTemporality.DELTA
+    reader = InMemoryMetricReader(
+        preferred_temporality={Counter: delta, UpDownCounter: delta, Histogram: delta}
+    )
+    exporter = InMemorySpanExporter()
+    # Global providers can be set once per process: the first test that asks installs them.
+    telemetry.configure(metric_readers=[reader], span_processors=[SimpleSpanProcessor(exporter)])
+    return Telemetry(reader, exporter)
+
+
+@pytest.fixture
+def otel(_otel_providers) -> Telemetry:
+    _otel_providers.reset()
+    return _otel_providers

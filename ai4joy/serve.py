@@ -311,7 +311,11 @@ def main(argv: list[str] | None = None) -> None:
         code = supervisor.run()
         logging.shutdown()
         sys.exit(code)
+    from ai4joy import telemetry
+
+    telemetry.configure()  # per serving process (the supervisor parent serves nothing)
     cli.run(daphne_args(argv, os.environ))
+    telemetry.shutdown()  # the last metrics interval and pending spans, before the fast exit
     # The reactor has stopped after the drain: everything worth keeping is saved. Tearing
     # down the interpreter (GC of the SDKs' many objects) was measured at 1.5-2.5 s, which
     # would push the exit past Cloud Run's 10 s; skip it.

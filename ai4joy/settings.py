@@ -187,6 +187,36 @@ WEBSOCKET_PING_INTERVAL = env.int("WEBSOCKET_PING_INTERVAL", default=30)
 VOICE_SAVE_NOTICE_S = env.float("VOICE_SAVE_NOTICE_S", default=10.0)
 DRAIN_TIMEOUT = env.float("DRAIN_TIMEOUT", default=8.0)
 
+# --- Voice cost and the daily budget breaker (audio/cost.py, audio/budget.py) --------------
+# Vertex AI Live API list prices for gemini-live-2.5-flash-native-audio, USD per 1M tokens
+# (README "Operations: cost" has the source and how sure we are of it). Overridable per env.
+VOICE_PRICING: dict[str, Any] = {
+    "model": "gemini-live-2.5-flash-native-audio",
+    "source": "https://cloud.google.com/vertex-ai/generative-ai/pricing (Live API, standard tier)",
+    "as_of": "2026-05",
+    "usd_per_million_tokens": {
+        "in_text": env.float("VOICE_PRICE_IN_TEXT", default=0.50),
+        "in_audio": env.float("VOICE_PRICE_IN_AUDIO", default=3.00),
+        "out_text": env.float("VOICE_PRICE_OUT_TEXT", default=2.00),
+        "out_audio": env.float("VOICE_PRICE_OUT_AUDIO", default=12.00),
+    },
+}
+# When today's estimated voice spend reaches this, new voice sockets are refused (text mode
+# carries on; live sessions finish). 0 turns the breaker off. "Today" is in this time zone.
+VOICE_DAILY_BUDGET_USD = env.float("VOICE_DAILY_BUDGET_USD", default=0.0)
+VOICE_BUDGET_TIME_ZONE = env.str("VOICE_BUDGET_TIME_ZONE", default="UTC")
+VOICE_BUDGET_CACHE_S = env.float("VOICE_BUDGET_CACHE_S", default=30.0)
+
+# --- Telemetry (ai4joy/telemetry.py): OpenTelemetry metrics and traces --------------------
+# OTEL_EXPORTER=gcp sends them to Cloud Monitoring and Cloud Trace; empty (the default)
+# records nothing beyond the no-op API, so local runs and tests export nothing.
+OTEL_EXPORTER = env.str("OTEL_EXPORTER", default="")
+if OTEL_EXPORTER not in {"", "gcp"}:
+    raise environ.ImproperlyConfigured("OTEL_EXPORTER must be empty or gcp")
+OTEL_SERVICE_NAME = env.str("OTEL_SERVICE_NAME", default=f"ai4joy-{SERVICE_ROLE}")
+OTEL_METRIC_INTERVAL_S = env.float("OTEL_METRIC_INTERVAL_S", default=60.0)
+OTEL_TRACE_SAMPLE_RATIO = env.float("OTEL_TRACE_SAMPLE_RATIO", default=1.0)
+
 # --- Sign-in --------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",

@@ -9,11 +9,13 @@ what it pays for. The parent binds one SO_REUSEPORT listening socket per child o
   does (reconnect + 4012, records finalised, exit within DRAIN_TIMEOUT); further signals are
   forwarded too, so a second Ctrl-C still cuts the children's drain short. The parent exits when
   they all have (0 if all did), and kills any child still running just before Cloud Run's SIGKILL.
-- Children live in their own session, so a terminal's Ctrl-C reaches them once, through here.
+- Children live in their own session, so a terminal's Ctrl-C reaches them once, through here;
+  if the parent dies anyway (SIGKILL), the kernel sends each child SIGTERM and it drains.
 - A child that dies on its own is replaced with a fresh socket; one that dies within
   STARTUP_S of starting (a configuration error) stops the whole server with its exit code.
 
-How many: SERVE_PROCESSES, else WEB_CONCURRENCY, else the CPUs this process may run on. Several
+How many: SERVE_PROCESSES, else WEB_CONCURRENCY, else the CPUs this process may run on, capped by
+the container's CPU quota (cgroup cpu.max: a 2-vCPU container on a bigger host). Several
 processes only make sense with a shared channel layer: supersede, rollback, admin "end session"
 and health cross processes through Redis. With the in-memory layer (no REDIS_URL, `make run`)
 it stays one process and logs why.
@@ -21,7 +23,9 @@ it stays one process and logs why.
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import math
 import os
 import signal
 import socket
@@ -30,6 +34,7 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("ai4joy.serve")
@@ -58,13 +63,24 @@ def process_count(environ: Mapping[str, str], channel_backend: str) -> tuple[int
             source = name
             break
     else:
-        wanted, source = len(os.sched_getaffinity(0)), "the CPU count"
+        wanted, source = usable_cpus(), "the CPU count"
     if wanted > 1 and channel_backend.endswith("InMemoryChannelLayer"):
         return 1, (
             f"one process, not {wanted} ({source}): the in-memory channel layer cannot carry "
             "supersede, rollback, admin end or drain across processes; set REDIS_URL for more"
         )
     return wanted, f"{wanted} from {source}"
+
+
+def usable_cpus(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    cpus = len(os.sched_getaffinity(0))
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+    except (OSError, ValueError):
+        return cpus
+    if quota == "max":
+        return cpus
+    return max(1, min(cpus, math.ceil(int(quota) / int(period))))
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -75,6 +91,21 @@ def listening_socket(host: str, port: int) -> socket.socket:
     sock.listen(BACKLOG)
     sock.set_inheritable(True)
     return sock
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with(parent: int) -> Any:
+    """In the child before exec: SIGTERM (so a drain) when the parent dies, even by SIGKILL. A child
+    in its own session would otherwise keep serving the port unsupervised."""
+
+    def arm() -> None:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before the line above
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return arm
 
 
 @dataclass
@@ -104,6 +135,7 @@ class Supervisor:
                 env=env,
                 pass_fds=(sock.fileno(),),
                 start_new_session=True,
+                preexec_fn=_die_with(os.getpid()),  # safe: the parent runs no threads
             )
         finally:
             sock.close()  # the child holds its own copy; ours would keep a dead socket in the group

@@ -62,3 +62,6 @@ def _end_session(request: HttpRequest) -> HttpResponse:
 # Staff only (others go to the admin login), like every admin page.
 live_sessions_view = admin.site.admin_view(_live_sessions)
 end_session_view = admin.site.admin_view(_end_session)
+
+# The Voice health page registers itself with the admin site (audio/admin_health.py).
+from audio import admin_health  # noqa: E402, F401

@@ -23,6 +23,7 @@ from audio import protocol, selectors, services
 from audio.drain import process_group_name
 from audio.groups import SUPERSEDE_EVENT, user_group
 from audio.live import system_instruction_for
+from audio.metrics import parent_from_headers
 from audio.protocol import CloseReason
 from audio.relay import LiveRelay
 from flags.rollout import ROLLOUT_GROUP, aaudio_v2_enabled
@@ -42,6 +43,19 @@ class AudioConsumer(AsyncWebsocketConsumer):
     relay: LiveRelay | None = None
     _joined: tuple[str, ...] = ()
     _bad_messages = 0
+
+    # --- dispatch ----------------------------------------------------------------------------------
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels awaits aclose_old_connections() before every handler: a hop onto the one
+        # thread that runs all thread-sensitive sync work, database writes included, so at 25
+        # audio frames a second per socket the frames queue behind every turn being saved. The
+        # frame handler touches no database (what it starts that does goes through
+        # database_sync_to_async, which closes stale connections itself); every other message
+        # keeps Channels' hygiene.
+        if message["type"] == "websocket.receive":
+            await self.websocket_receive(message)
+        else:
+            await super().dispatch(message)
 
     # --- handshake -------------------------------------------------------------------------------
     async def connect(self) -> None:
@@ -72,6 +86,7 @@ class AudioConsumer(AsyncWebsocketConsumer):
             system_instruction=instruction,
             resume_handle=handle,
             push_to_talk=_query(self.scope, "ptt") in ("1", "true"),
+            trace_parent=parent_from_headers(self.scope.get("headers")),  # telemetry
         )
         self.relay.start()
 

@@ -20,6 +20,7 @@ from django.conf import settings
 from audio import protocol
 from audio.browser import Browser
 from audio.live import FATAL, QUOTA
+from audio.metrics import VoiceObserver
 from audio.turns import CompletedTurn, SessionTally
 from audio.uplink import Uplink
 from audio.upstream import Upstream, UpstreamLost
@@ -37,7 +38,9 @@ class Downlink:
         tally: SessionTally,
         session_id: str,
         on_turn: TurnSink,
+        observer: VoiceObserver,
     ) -> None:
+        self._obs = observer
         self._browser = browser
         self._upstream = upstream
         self._uplink = uplink
@@ -46,10 +49,18 @@ class Downlink:
         self._on_turn = on_turn
         self._totals: dict[str, int] = {}
 
+    @property
+    def totals(self) -> dict[str, int]:
+        """The session's counters flushed so far (what `usage` reports)."""
+        return self._totals
+
     async def run(self) -> None:
         upstream, why, unanswered = self._upstream, "start", ""
         while True:
             session = await upstream.connect(why)
+            if why != "start":
+                self._tally.reconnects += 1
+                self._obs.reconnected(why=why)  # telemetry
             if why == "start":
                 await self._browser.send_json(
                     protocol.ready(
@@ -115,8 +126,11 @@ class Downlink:
             for part in sc.model_turn.parts:
                 blob = part.inline_data
                 if blob is not None and blob.data:
+                    first = tally.first_audio_at is None
                     tally.partner_audio(len(blob.data), now)
                     await browser.send_bytes(blob.data)
+                    if first:  # telemetry: what the relay added to the turn's first audio
+                        tally.relay_ms = (time.monotonic() - now) * 1000
         if sc.output_transcription is not None and sc.output_transcription.text:
             tally.partner_text += sc.output_transcription.text
             await browser.send_json(protocol.transcript("partner", tally.partner_text.strip(), final=False))
@@ -125,7 +139,9 @@ class Downlink:
 
     async def _turn_complete(self) -> None:
         browser = self._browser
+        usage = self._tally.split  # this turn's tokens, before take_counters() zeroes them
         turn = self._tally.complete_turn()
+        self._obs.turn(turn=turn, usage=usage, relay_ms=turn.relay_ms)  # telemetry
         if turn.user_text:
             await browser.send_json(protocol.transcript("user", turn.user_text, final=True))
         if turn.partner_text:

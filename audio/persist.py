@@ -21,6 +21,7 @@ from django.conf import settings
 
 from audio import protocol, services
 from audio.browser import Browser
+from audio.metrics import VoiceObserver
 from audio.turns import CompletedTurn
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,9 @@ class TurnWriter:
         session_id: str,
         browser: Browser,
         resume_handle: Callable[[], str | None],
+        observer: VoiceObserver,
     ) -> None:
+        self._observer = observer
         self._scene_id = scene_id
         self._user_id = user_id
         self._session_id = session_id
@@ -96,13 +99,14 @@ class TurnWriter:
         messages: list[protocol.RoomMessage | protocol.CoachMessage] = []
         while True:
             try:
-                if not saved:
-                    save = services.voice_turn_save_again if attempt else services.voice_turn_save
-                    messages = await save(scene_id=self._scene_id, user_id=self._user_id, turn=turn)
-                    saved = True
-                await services.audio_session_flush(
-                    session_id=self._session_id, counters=counters, resume_handle=self._resume_handle()
-                )
+                with self._observer.store_write("voice_turn_save"):  # telemetry: a span per attempt
+                    if not saved:
+                        save = services.voice_turn_save_again if attempt else services.voice_turn_save
+                        messages = await save(scene_id=self._scene_id, user_id=self._user_id, turn=turn)
+                        saved = True
+                    await services.audio_session_flush(
+                        session_id=self._session_id, counters=counters, resume_handle=self._resume_handle()
+                    )
                 break
             except Exception as exc:
                 if not services.is_store_outage(exc):

@@ -47,7 +47,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
-from typing import Any, Literal, Required, TypedDict
+from typing import Any, Literal, Required, TypedDict, cast
 
 IN_RATE = 16_000
 OUT_RATE = 24_000
@@ -72,6 +72,7 @@ class CloseCode(IntEnum):
     SERVER_RESTART = 4012  # this server is restarting: reconnect now with the resume token
     TOO_BIG = 4013  # a frame over MAX_FRAME_BYTES
     ROLLED_BACK = 4014  # voice was turned off for this user by the rollout: carry on in text mode
+    BUDGET_REACHED = 4015  # today's voice budget is spent (audio/budget.py): text mode until midnight
     LIMIT_EXCEEDED = 4029  # a rate or concurrency limit
 
 
@@ -94,7 +95,9 @@ class CloseReason(StrEnum):
 
     ending: Ending
 
-    def __new__(cls, value: str, ending: Ending) -> CloseReason:
+    def __new__(cls, value: str, ending: Ending | None = None) -> CloseReason:
+        # Only called while the class is built (CloseReason("x") looks a member up by value).
+        assert ending is not None
         member = str.__new__(cls, value)
         member._value_ = value
         member.ending = ending
@@ -431,10 +434,7 @@ def turn_complete(*, latency_ms: int | None) -> TurnCompleteMessage:
 
 def usage(*, totals: Mapping[str, int], dropped_audio_ms: int) -> UsageMessage:
     """Session totals so far: only the counters that moved (keys of AudioSessionRecord)."""
-    msg: UsageMessage = {"type": "usage"}
-    msg.update(totals)  # type: ignore[typeddict-item]
-    msg["dropped_audio_ms"] = dropped_audio_ms
-    return msg
+    return cast(UsageMessage, {"type": "usage", **totals, "dropped_audio_ms": dropped_audio_ms})
 
 
 def room(values: Mapping[str, Any]) -> RoomMessage:

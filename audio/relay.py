@@ -26,6 +26,7 @@ from django.conf import settings
 from audio import protocol, services
 from audio.browser import Browser, BrowserPort
 from audio.downlink import Downlink
+from audio.metrics import VoiceObserver
 from audio.persist import TurnWriter
 from audio.protocol import CloseReason
 from audio.turns import CompletedTurn, SessionTally
@@ -49,8 +50,13 @@ class LiveRelay:
         system_instruction: str,
         resume_handle: str | None = None,
         push_to_talk: bool = False,
+        trace_parent: Any = None,
     ) -> None:
         self.record_id = record_id
+        # telemetry: the session's metrics and trace (audio/metrics.py); nothing per frame
+        self._obs = VoiceObserver(
+            record_id=record_id, scene_id=scene_id, resumed=resume_handle is not None, parent=trace_parent
+        )
         self._scene_id = scene_id
         self._user_id = user_id
         self._browser = Browser(browser, session_id=record_id)
@@ -60,6 +66,7 @@ class LiveRelay:
             push_to_talk=push_to_talk,
             resume_handle=resume_handle,
             session_id=record_id,
+            observer=self._obs,
         )
         self._uplink = Uplink(tally=self._tally, push_to_talk=push_to_talk)
         self._downlink = Downlink(
@@ -69,6 +76,7 @@ class LiveRelay:
             tally=self._tally,
             session_id=record_id,
             on_turn=self._turn_done,
+            observer=self._obs,
         )
         self._missed_pings = 0
         self._writer = TurnWriter(
@@ -77,6 +85,7 @@ class LiveRelay:
             session_id=record_id,
             browser=self._browser,
             resume_handle=lambda: self._upstream.handle,
+            observer=self._obs,
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._persist_task: asyncio.Task[None] | None = None
@@ -95,11 +104,12 @@ class LiveRelay:
 
     # --- lifecycle -------------------------------------------------------------------------------
     def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self._guard(coro))
-            for coro in (self._run_downlink(), self._uplink.run(self._upstream), self._keepalive())
-        ]
-        self._persist_task = asyncio.create_task(self._writer.run())
+        with self._obs.activated():  # telemetry: the tasks (and their log lines) join the session trace
+            self._tasks = [
+                asyncio.create_task(self._guard(coro))
+                for coro in (self._run_downlink(), self._uplink.run(self._upstream), self._keepalive())
+            ]
+            self._persist_task = asyncio.create_task(self._writer.run())
 
     @property
     def stopping(self) -> bool:
@@ -137,15 +147,25 @@ class LiveRelay:
                 self._writer.log_lost()
                 self._persist_task.cancel()
         handle = self._upstream.handle
-        await services.audio_session_close(
-            session_id=self.record_id,
-            user_id=self._user_id,
-            scene_id=self._scene_id,
-            reason=reason,
-            counters=self._tally.take_counters(),
-            resume_handle=handle,
-            duration_s=time.monotonic() - self._started,
-            dropped_ms=self._tally.dropped_ms(),
+        final = self._tally.take_counters()
+        if self._tally.dropped_bytes:
+            final["dropped_bytes"] = self._tally.dropped_bytes  # whole session, written once
+        with self._obs.store_write("audio_session_close"):
+            await services.audio_session_close(
+                session_id=self.record_id,
+                user_id=self._user_id,
+                scene_id=self._scene_id,
+                reason=reason,
+                counters=final,
+                resume_handle=handle,
+                duration_s=time.monotonic() - self._started,
+                dropped_ms=self._tally.dropped_ms(),
+            )
+        self._obs.ended(  # telemetry
+            reason=reason.value,
+            failed=reason.failed,
+            bytes_in=self._downlink.totals.get("bytes_in", 0) + final.get("bytes_in", 0),
+            dropped_bytes=self._tally.dropped_bytes,
         )
         # Close upstream before the browser: it may resume the session at once elsewhere, and
         # Live refuses to resume a session whose old socket is still open.

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 
+from audio.budget import abudget_state
 from audio.protocol import CloseCode
 from flags.rollout import aaudio_v2_enabled
 from improv.store import AudioStats, SceneRecord, StoreError, get_store, store_call
@@ -48,6 +49,14 @@ async def voice_scene_for(*, user: Any, scene_id: str) -> SceneRecord:
             CloseCode.FORBIDDEN,
             "voice_not_enabled",
             "Voice mode is not available for your account yet; carry on in text mode.",
+        )
+    budget = await abudget_state()
+    if budget.tripped:
+        raise Rejection(
+            CloseCode.BUDGET_REACHED,
+            "voice_budget_reached",
+            "Voice is paused for today: the daily voice budget is used up. Carry on in text mode; "
+            "voice comes back tomorrow.",
         )
     return scene
 

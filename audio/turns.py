@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from audio.cost import TokenUsage, cost_micro_usd, usage_from_metadata
 from audio.protocol import IN_RATE, OUT_RATE
 
 
@@ -27,6 +28,7 @@ class CompletedTurn:
     user_ended_at: float | None  # last speech heard; None for a typed line (its length is its words)
     partner_started_at: float | None  # the partner's first audio
     partner_ended_at: float | None  # the end of its audio, or where it was cut off
+    relay_ms: float | None = None  # time the relay added to the first audio chunk (metrics only)
 
     def meta(self, role: str) -> dict[str, Any]:
         meta: dict[str, Any] = {}
@@ -56,6 +58,8 @@ class SessionTally:
         self.tokens_total = 0
         self.turns = 0
         self.dropped_bytes = 0  # whole session: stale input audio dropped (usage message, end log)
+        self.split = TokenUsage()  # tokens by modality since the last flush (cost, metrics)
+        self.reconnects = 0
         self._wall_offset = time.time() - time.monotonic()  # monotonic -> wall clock, for saved times
         self._reset_turn()
 
@@ -71,6 +75,7 @@ class SessionTally:
         self.last_audio_at: float | None = None
         self.partner_audio_bytes = 0
         self.barge_in_at: float | None = None  # the user started again while the partner spoke
+        self.relay_ms: float | None = None  # what the relay added to the turn's first audio chunk
 
     def _wall(self, monotonic: float | None) -> float | None:
         return None if monotonic is None else monotonic + self._wall_offset
@@ -102,6 +107,7 @@ class SessionTally:
         self.tokens_in += int(getattr(meta, "prompt_token_count", None) or 0)
         self.tokens_out += int(getattr(meta, "response_token_count", None) or 0)
         self.tokens_total += int(getattr(meta, "total_token_count", None) or 0)
+        self.split = self.split + usage_from_metadata(meta)
 
     def latency_ms(self) -> int | None:
         if self.speech_end_at is None or self.first_audio_at is None:
@@ -129,6 +135,7 @@ class SessionTally:
             user_ended_at=None if typed else self._wall(self.speech_end_at),
             partner_started_at=self._wall(self.first_audio_at),
             partner_ended_at=self._wall(self._partner_end()),
+            relay_ms=self.relay_ms,
         )
         if turn.user_text or turn.partner_text:
             self.turns += 1
@@ -150,9 +157,14 @@ class SessionTally:
             "tokens_in": self.tokens_in,
             "tokens_out": self.tokens_out,
             "tokens_total": self.tokens_total,
+            "tokens_in_audio": self.split.in_audio,
+            "tokens_out_audio": self.split.out_audio,
+            "cost_micro_usd": cost_micro_usd(self.split) if self.split else 0,
+            "reconnects": self.reconnects,
         }
-        self.bytes_in = self.bytes_out = self.turns = 0
+        self.bytes_in = self.bytes_out = self.turns = self.reconnects = 0
         self.tokens_in = self.tokens_out = self.tokens_total = 0
+        self.split = TokenUsage()
         return {k: v for k, v in out.items() if v}
 
     def dropped_ms(self) -> int:

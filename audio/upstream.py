@@ -16,6 +16,7 @@ import random
 from typing import Any
 
 from audio.live import FATAL, QUOTA, Failure, LiveConnection, classify
+from audio.metrics import VoiceObserver
 
 log = logging.getLogger("audio.relay")
 CONNECT_TIMEOUT_S = 10.0
@@ -38,8 +39,15 @@ class UpstreamLost(Exception):
 
 class Upstream:
     def __init__(
-        self, *, system_instruction: str, push_to_talk: bool, resume_handle: str | None, session_id: str
+        self,
+        *,
+        system_instruction: str,
+        push_to_talk: bool,
+        resume_handle: str | None,
+        session_id: str,
+        observer: VoiceObserver,
     ) -> None:
+        self._obs = observer
         self._conn = LiveConnection(system_instruction=system_instruction, push_to_talk=push_to_talk)
         self._session_id = session_id
         self.handle = resume_handle
@@ -66,7 +74,8 @@ class Upstream:
         """A new connection (resumed with the newest handle); raises UpstreamLost."""
         for attempt, backoff in enumerate(RETRY_BACKOFF_S):
             try:
-                session = await self._conn.open(resume_handle=self.handle, open_timeout=CONNECT_TIMEOUT_S)
+                with self._obs.upstream_connect(resume=self.handle is not None):  # telemetry: a span
+                    session = await self._conn.open(resume_handle=self.handle, open_timeout=CONNECT_TIMEOUT_S)
             except Exception as exc:
                 failure = self.failure(exc)
                 if failure.kind == QUOTA or (failure.kind == FATAL and not self.handle):
@@ -97,6 +106,7 @@ class Upstream:
     def failure(self, exc: BaseException) -> Failure:
         """Classify (and log) why a connection failed."""
         failure = classify(exc)
+        self._obs.gemini_error(kind=failure.kind, status=failure.status)  # telemetry
         log.warning(
             "gemini live error",
             extra={"event": "gemini_error", "kind": "live", "status": failure.status, "action": failure.kind},

@@ -3,9 +3,12 @@
     python -m bench.run [--ladder 50,100,200,400] [--multi 400] [--duration 20] [--time-limit 900]
                         [--out var/bench/report.json]
     python -m bench.run --smoke          # a handful of sessions, for the test suite
+    python -m bench.run --baseline-tree ../before   # also the app of another checkout: before/after
 
 For each size in --ladder it runs the bare relay (bench/bare_relay.py) and then the app
-(`python -m ai4joy.serve`, one process) with the same clients and traffic; for each size in
+(`python -m ai4joy.serve`, one process) with the same clients and traffic (and, with
+--baseline-tree, the app of that other checkout as mode "base", so a change is measured before
+and after in one run, under the same load); for each size in
 --multi it runs the app with one process per vCPU (SERVE_PROCESSES). Every server gets a fresh
 process; the emulator (bench/stamped_emulator.py) and the load generators (bench/loadgen.py,
 about 100 clients each) are processes of their own. CPU is the server processes' user+system
@@ -22,6 +25,7 @@ import argparse
 import json
 import math
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -145,11 +149,14 @@ class Bench:
 
     # --- one step ----------------------------------------------------------------------------
     def start_server(self, mode: str, processes: int, port: int, log: Path) -> subprocess.Popen:
+        tree = REPO
         if mode == "bare":
             cmd = [sys.executable, "-m", "bench.bare_relay", "--port", str(port),
                    "--emulator-url", self.emulator_info["url"], "--ca-file", self.emulator_info["ca_file"]]
             env = self.env
         else:
+            if mode == "base":
+                tree = self.args.baseline_tree.resolve()
             cmd = [sys.executable, "-m", "ai4joy.serve"]
             env = {
                 **self.env, "PORT": str(port), "HOST": "127.0.0.1", "SERVICE_ROLE": "all",
@@ -157,12 +164,13 @@ class Bench:
                 "GEMINI_EMULATOR_URL": self.emulator_info["url"],
                 "GEMINI_EMULATOR_CA_FILE": self.emulator_info["ca_file"], "GEMINI_LIVE_MODEL": "",
                 "WEBSOCKET_PING_INTERVAL": "10", "WEBSOCKET_TIMEOUT": "3600", "DRAIN_TIMEOUT": "8",
+                "PYTHONPATH": str(tree),
             }
             if self.redis:
                 env.update(REDIS_URL="redis://127.0.0.1:6379/0", CHANNEL_PREFIX=f"b{uuid.uuid4().hex[:10]}",
                            CACHE_PREFIX=f"b{uuid.uuid4().hex[:10]}")
         with log.open("ab") as out:
-            proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+            proc = subprocess.Popen(cmd, cwd=tree, env=env, stdout=out, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL)
         wait_listening(port, proc, log)
         return proc
@@ -171,9 +179,10 @@ class Bench:
                  tag: str) -> list[tuple[subprocess.Popen, Path]]:
         procs = []
         per = math.ceil(count / max(1, math.ceil(count / CLIENTS_PER_LOADGEN)))
+        protocol = "bare" if mode == "bare" else "app"  # "base" is the app of another checkout
         for first in range(0, count, per):
             out = self.work / f"{tag}-{first}.json"
-            cmd = [sys.executable, "-m", "bench.loadgen", "--mode", mode, "--url", f"ws://127.0.0.1:{port}",
+            cmd = [sys.executable, "-m", "bench.loadgen", "--mode", protocol, "--url", f"ws://127.0.0.1:{port}",
                    "--origin", f"http://127.0.0.1:{port}", "--seeds", str(seeds), "--first", str(first),
                    "--count", str(min(per, count - first)), "--start-at", str(start_at),
                    "--duration", str(duration), "--barge-share", str(self.args.barge_share),
@@ -250,6 +259,9 @@ def summarise(mode: str, sessions: int, processes: int, reports: list[dict[str, 
         "ratio_to_bare": None,  # filled in by the ladder
         "first_audio_ms": {"p50": pct(first, 0.5), "p95": pct(first, 0.95), "p99": pct(first, 0.99)},
         "relay_added_ms": {"p50": pct(added, 0.5), "p95": pct(added, 0.95), "p99": pct(added, 0.99)},
+        # More than 1% of partner audio later than late_frame_ms: the server (or the machine) could
+        # not keep up, so its CPU figure is capped by what it got, not what it needed.
+        "saturated": counts.get("late_chunks", 0) > 0.01 * max(1, len(added)),
         "late_frames": counts.get("late_chunks", 0),
         "dropped_frames": counts.get("lost_chunks", 0),
         "server_dropped_input_ms": counts.get("server_dropped_input_ms", 0),
@@ -275,7 +287,7 @@ def ladder(args: argparse.Namespace) -> dict[str, Any]:
     started = time.monotonic()
     plan: list[tuple[str, int, int]] = []
     for n in args.ladder:
-        plan += [("bare", n, 1), ("app", n, 1)]
+        plan += [("bare", n, 1), *([("base", n, 1)] if args.baseline_tree else []), ("app", n, 1)]
     processes = args.processes or os.cpu_count() or 1
     plan += [("app", n, processes) for n in args.multi]
     rows: list[dict[str, Any]] = []
@@ -290,7 +302,7 @@ def ladder(args: argparse.Namespace) -> dict[str, Any]:
                 continue
             row = bench.step(mode, n, p, seeds)
             bare = next((r for r in rows if r["mode"] == "bare" and r["sessions"] == n), None)
-            if mode == "app" and bare and bare["cpu_per_session_pct"] > 0:
+            if mode != "bare" and bare and bare["cpu_per_session_pct"] > 0:
                 row["ratio_to_bare"] = round(row["cpu_per_session_pct"] / bare["cpu_per_session_pct"], 2)
             rows.append(row)
             print(format_row(row), flush=True)
@@ -304,6 +316,7 @@ def ladder(args: argparse.Namespace) -> dict[str, Any]:
         "channel_layer": "redis" if bench.redis else "in-memory",
         "database": bench.env["DATABASE_URL"].split(":", 1)[0],
         "late_frame_ms": 100,
+        "baseline_tree": str(args.baseline_tree) if args.baseline_tree else None,
         "rows": rows,
         "skipped": skipped,
         "work_dir": str(bench.work),
@@ -333,7 +346,8 @@ def format_row(row: dict[str, Any]) -> str:
     return (f"{row['mode']:<5} {row['sessions']:>5} {row['processes']:>4} {row['cpu_cores']:>6.2f} "
             f"{row['cpu_per_session_pct']:>8.3f} {ratio:>6} {trio(row['first_audio_ms']):>25} "
             f"{trio(row['relay_added_ms']):>22} {row['late_frames']:>5} {row['dropped_frames']:>5} "
-            f"{row['rss_per_session_kib']:>6.0f} {row['errors']:>4} {row['load_average'][0]:>5.2f}")
+            f"{row['rss_per_session_kib']:>6.0f} {row['errors']:>4} {row['load_average'][0]:>5.2f}"
+            + (" saturated" if row["saturated"] else ""))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -345,6 +359,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of turns per step")
     parser.add_argument("--time-limit", type=float, default=900.0, help="skip steps that would end later")
     parser.add_argument("--barge-share", type=float, default=0.2)
+    parser.add_argument("--baseline-tree", type=Path, help="another checkout whose app also runs (mode base)")
     parser.add_argument("--no-redis", action="store_true", help="in-memory channel layer (one process)")
     parser.add_argument("--smoke", action="store_true", help="3 sessions, 12 s, no multi-process step")
     parser.add_argument("--out", type=Path, default=REPO / "var" / "bench" / "report.json")
@@ -356,8 +371,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def _stop(signum: int, _frame: Any) -> None:
+    raise SystemExit(128 + signum)  # unwind, so every server, load generator and emulator is stopped
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)  # also when started in the background, where SIGINT is ignored
     print(HEADER, flush=True)
     report = ladder(args)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -31,8 +31,9 @@ AudioStatsProvider = Callable[[dt.datetime], Any]
 _audio_stats: AudioStatsProvider | None = None
 
 
-def register_audio_stats(provider: AudioStatsProvider) -> AudioStatsProvider | None:
-    """Tell the guard where the audio-session numbers come from; returns the previous provider."""
+def register_audio_stats(provider: AudioStatsProvider | None) -> AudioStatsProvider | None:
+    """Tell the guard where the audio-session numbers come from (None: nowhere); returns the
+    previous provider."""
     global _audio_stats
     previous, _audio_stats = _audio_stats, provider
     return previous

@@ -18,7 +18,7 @@ from google.genai import errors as genai_errors
 from google.genai import types
 from pydantic import BaseModel, Field, ValidationError
 
-from improv import gemini
+from improv import gemini, telemetry
 from improv.errors import GeminiUnavailable
 
 log = logging.getLogger(__name__)
@@ -124,6 +124,7 @@ def _parse(response: Any, schema: type[T], purpose: str) -> T | None:
     try:  # the SDK leaves `parsed` empty when its own validation failed; say why in the log
         return schema.model_validate_json(response.text or "")
     except (ValidationError, ValueError, TypeError) as exc:
+        telemetry.gemini_error(api="text", kind="bad_reply", status=type(exc).__name__)
         log.warning(
             "model reply did not match the schema",
             extra={
@@ -139,6 +140,7 @@ def _parse(response: Any, schema: type[T], purpose: str) -> T | None:
 
 def _failed(exc: BaseException, purpose: str) -> GeminiUnavailable:
     status: Any = getattr(exc, "code", None) if isinstance(exc, genai_errors.APIError) else type(exc).__name__
+    telemetry.gemini_error(api="text", kind="quota" if status == 429 else "unavailable", status=status)
     log.warning(
         "text model call failed",
         extra={
@@ -159,12 +161,14 @@ _BAD_REPLY_TRIES = 2
 def generate(*, purpose: str, system: str, messages: Sequence[tuple[str, str]], schema: type[T]) -> T:
     """One structured generate_content call (sync). Raises GeminiUnavailable."""
     for _ in range(_BAD_REPLY_TRIES):
-        try:
-            response = gemini.get_client().models.generate_content(
-                model=gemini.text_model(), contents=_contents(messages), config=_config(system, schema)
-            )
-        except Exception as exc:  # the SDK raises APIError, httpx/aiohttp errors, timeouts
-            raise _failed(exc, purpose) from exc
+        with telemetry.generate_span(purpose=purpose, model=gemini.text_model()) as span:
+            try:
+                response = gemini.get_client().models.generate_content(
+                    model=gemini.text_model(), contents=_contents(messages), config=_config(system, schema)
+                )
+            except Exception as exc:  # the SDK raises APIError, httpx/aiohttp errors, timeouts
+                raise _failed(exc, purpose) from exc
+            telemetry.record_usage(span, response)
         parsed = _parse(response, schema, purpose)
         if parsed is not None:
             return parsed
@@ -174,12 +178,14 @@ def generate(*, purpose: str, system: str, messages: Sequence[tuple[str, str]], 
 async def agenerate(*, purpose: str, system: str, messages: Sequence[tuple[str, str]], schema: type[T]) -> T:
     """The async twin of `generate` (voice path: no thread held while the model thinks)."""
     for _ in range(_BAD_REPLY_TRIES):
-        try:
-            response = await gemini.get_client().aio.models.generate_content(
-                model=gemini.text_model(), contents=_contents(messages), config=_config(system, schema)
-            )
-        except Exception as exc:
-            raise _failed(exc, purpose) from exc
+        with telemetry.generate_span(purpose=purpose, model=gemini.text_model()) as span:
+            try:
+                response = await gemini.get_client().aio.models.generate_content(
+                    model=gemini.text_model(), contents=_contents(messages), config=_config(system, schema)
+                )
+            except Exception as exc:
+                raise _failed(exc, purpose) from exc
+            telemetry.record_usage(span, response)
         parsed = _parse(response, schema, purpose)
         if parsed is not None:
             return parsed

@@ -28,7 +28,7 @@ def timeline_svg(timeline: Timeline) -> SafeString:
     """Two lanes (you, partner) of lines over time; cut-offs marked; coach notes as diamonds."""
     duration = max(timeline.duration_s, 1.0)
     height = LANE_H * len(LANES) + 46
-    parts = [
+    parts: list[str] = [
         format_html(
             '<svg class="timeline" viewBox="0 0 {} {}" role="img" aria-labelledby="tl-title tl-desc" '
             'preserveAspectRatio="none" xmlns="http://www.w3.org/2000/svg">',
@@ -104,7 +104,7 @@ def response_svg(timeline: Timeline) -> SafeString:
     top = max(max(s.response_ms or 0 for s in answers), 1000)
     bar_w = (WIDTH - LABEL_W) / max(len(answers), 1)
     height = 140
-    parts = [
+    parts: list[str] = [
         format_html(
             '<svg class="responses" viewBox="0 0 {} {}" role="img" aria-label="{}" '
             'preserveAspectRatio="none" xmlns="http://www.w3.org/2000/svg">',
@@ -129,15 +129,19 @@ def response_svg(timeline: Timeline) -> SafeString:
 
 def sparkline_svg(shape: dict[str, Any]) -> SafeString:
     """A small picture of a scene for the history list (its saved `shape`): you above, the partner below."""
-    segments = [seg for seg in shape.get("segments", []) if isinstance(seg, list) and len(seg) == 4]
+    segments = [
+        (seg["role"], float(seg["start"]), float(seg["end"]), bool(seg.get("cut")))
+        for seg in shape.get("segments", [])
+        if isinstance(seg, dict) and {"role", "start", "end"} <= seg.keys()
+    ]
     if not segments:
         return mark_safe("")
-    duration = max(max(float(seg[2]) for seg in segments), 1.0)
+    duration = max(max(end for _, _, end, _ in segments), 1.0)
     width, height = 120, 20
     bars = []
     for role, start, end, cut in segments:
-        x = round(float(start) / duration * width, 1)
-        w = round(max((float(end) - float(start)) / duration * width, 1.0), 1)
+        x = round(start / duration * width, 1)
+        w = round(max((end - start) / duration * width, 1.0), 1)
         bars.append(
             format_html('<rect class="sp-{}{}" x="{}" y="{}" width="{}" height="7"/>',
                         "user" if role == "user" else "partner", " sp-cut" if cut else "", x,

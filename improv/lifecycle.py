@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
-# The status names live with the records that carry them.
-from improv.store.base import (
+from improv.statuses import (
     ACTIVE,
     CLOSED,
     COACHING,

@@ -11,6 +11,8 @@ import secrets
 from django.conf import settings
 from django.db import models
 
+from improv.statuses import AUDIO_ACTIVE, MC_WELCOME
+
 
 def new_id() -> str:
     # Random, URL-safe, never rising: ids are unguessable and do not hot-spot Firestore.
@@ -96,7 +98,7 @@ class AudienceArchetype(models.Model):
 class Scene(models.Model):
     id = models.CharField(primary_key=True, max_length=32, default=new_id, editable=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="scenes")
-    status = models.CharField(max_length=16, default="mc_welcome")
+    status = models.CharField(max_length=16, default=MC_WELCOME)
     game_slug = models.CharField(max_length=50, blank=True)
     suggestion = models.CharField(max_length=200, blank=True)
     mode = models.CharField(max_length=8, default="text")
@@ -143,7 +145,7 @@ class AudioSession(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="audio_sessions"
     )
     scene = models.ForeignKey(Scene, on_delete=models.CASCADE, related_name="audio_sessions")
-    status = models.CharField(max_length=8, default="active")
+    status = models.CharField(max_length=8, default=AUDIO_ACTIVE)
     instance = models.CharField(max_length=120, blank=True)
     close_reason = models.CharField(max_length=40, blank=True)
     resumable = models.BooleanField(default=False)
@@ -154,6 +156,11 @@ class AudioSession(models.Model):
     tokens_in = models.BigIntegerField(default=0)
     tokens_out = models.BigIntegerField(default=0)
     tokens_total = models.BigIntegerField(default=0)
+    tokens_in_audio = models.BigIntegerField(default=0)
+    tokens_out_audio = models.BigIntegerField(default=0)
+    dropped_bytes = models.BigIntegerField(default=0)
+    reconnects = models.PositiveIntegerField(default=0)
+    cost_micro_usd = models.BigIntegerField(default=0)
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
     ended_at = models.DateTimeField(null=True, blank=True)

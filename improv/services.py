@@ -14,7 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from improv import ai, lifecycle, prompts
+from improv import ai, lifecycle, prompts, telemetry
 from improv.errors import LimitReached, UnknownGame, WrongState
 from improv.expiry import scene_expire, scenes_expire_stale
 from improv.guard import clean_line
@@ -141,6 +141,7 @@ def _require(scene: SceneRecord, allowed: frozenset[str], action: str) -> None:
 # --- turns ---------------------------------------------------------------------------------------
 
 
+@telemetry.tracer.start_as_current_span("improv.text_turn")  # one trace per text turn (or its request's)
 def turn_text_record(*, user: Any, scene_id: str, text: str) -> TurnOutcome:
     """The player's typed line, saved first; then the partner answers (or a 503 and nothing lost)."""
     scene = scene_for_user(scene_id=scene_id, user=user)
@@ -153,10 +154,12 @@ def turn_text_record(*, user: Any, scene_id: str, text: str) -> TurnOutcome:
             status=scene.status,
             retry=True,
         )
-    store.turn_append(scene.id, speaker="user", text=line, mode="text")
+    with telemetry.store_span("turn_append"):
+        store.turn_append(scene.id, speaker="user", text=line, mode="text")
     return partner_reply(store.scene_get(scene.id))
 
 
+@telemetry.tracer.start_as_current_span("improv.text_turn_retry")
 def turn_retry(*, user: Any, scene_id: str) -> TurnOutcome:
     """Ask the partner again for the reply that failed."""
     scene = scene_for_user(scene_id=scene_id, user=user)

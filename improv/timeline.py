@@ -134,6 +134,9 @@ def scene_timeline(turns: Iterable[Any]) -> Timeline:
     for turn, (start, end, estimated) in placed:
         meta = turn.meta or {}
         latency = meta.get("latency_ms")
+        response = None
+        if turn.speaker == "partner" and isinstance(latency, (int, float)) and not isinstance(latency, bool):
+            response = max(0, int(latency))
         segments.append(
             Segment(
                 role=turn.speaker,
@@ -142,15 +145,11 @@ def scene_timeline(turns: Iterable[Any]) -> Timeline:
                 end_s=round(end - origin, 3),
                 text=turn.text,
                 cut_off=turn.speaker == "partner" and bool(meta.get("interrupted")),
-                response_ms=int(latency) if turn.speaker == "partner" and _is_number(latency) else None,
+                response_ms=response,
                 estimated=estimated,
             )
         )
     return Timeline(segments=segments, facts=_facts(segments), coach_marks=_coach_marks(turns, segments))
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
 
 
 def _facts(segments: list[Segment]) -> Facts:
@@ -204,10 +203,12 @@ SHAPE_MAX_SEGMENTS = 200  # a compact copy rides in the scene's state; bound it
 
 
 def shape(timeline: Timeline) -> dict[str, Any]:
-    """A compact copy saved with the scene when it ends, so lists draw sparklines without its turns."""
+    """A compact copy saved with the scene when it ends, so lists draw sparklines without its turns.
+
+    Segments are small maps, not lists: Firestore stores no array inside an array."""
     return {
         "segments": [
-            [s.role, round(s.start_s, 1), round(s.end_s, 1), s.cut_off]
+            {"role": s.role, "start": round(s.start_s, 1), "end": round(s.end_s, 1), "cut": s.cut_off}
             for s in timeline.segments[:SHAPE_MAX_SEGMENTS]
         ],
         "facts": timeline.facts.as_dict(),

@@ -27,8 +27,12 @@ source "${INFRA_DIR}/phases/load-balancer.sh"
 source "${INFRA_DIR}/phases/cloud-armor.sh"
 # shellcheck source=phases/observability.sh
 source "${INFRA_DIR}/phases/observability.sh"
+# shellcheck source=phases/security.sh
+source "${INFRA_DIR}/phases/security.sh"
+# shellcheck source=phases/vpc-sc.sh
+source "${INFRA_DIR}/phases/vpc-sc.sh"
 
-readonly ALL_PHASES=(prerequisites data build services load-balancer cloud-armor observability)
+readonly ALL_PHASES=(prerequisites data build services load-balancer cloud-armor observability security vpc-sc)
 
 usage() {
   cat <<EOF
@@ -42,7 +46,10 @@ Phases (default: all, in this order):
   services       migrate job, audio + api Cloud Run services, rollout guard job + scheduler
   load-balancer  static IP, serverless NEGs, backend services, URL map, cert, proxy, rules
   cloud-armor    WAF + rate limiting policy on both backend services
-  observability  log metrics, channels, SLOs, alert policies, dashboard, budget, audit sink
+  observability  log metrics, channels, SLOs, alert policies, dashboard, budget, 7-day
+                 _Default log retention, Data Access audit logs, audit sink
+  security       monthly secret rotation: ops image job + Cloud Scheduler
+  vpc-sc         VPC Service Controls perimeter (opt-in: ENABLE_VPC_SC=true; needs an organisation)
 Options:
   --dry-run, -n    print the ordered plan of commands; call nothing
   --image-tag=TAG  image tag to build/deploy (default: the git commit)
@@ -68,6 +75,8 @@ main() {
     printf '\n%s\n' "${DNS_INSTRUCTIONS}"
   fi
   if [[ "${DRY_RUN}" == 1 ]]; then
+    printf '# guide Phase 4 (after DNS and the certificate): infra/ops.sh %s smoke; make loadtest HOST=https://%s\n' \
+      "${ENVIRONMENT}" "${DOMAIN_NAME}"
     info "dry run for ${ENVIRONMENT}: nothing was called"
   else
     info "done: ${phases[*]} (${ENVIRONMENT})"

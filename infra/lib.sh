@@ -29,6 +29,11 @@ readonly SCHEDULER_SA_NAME="ai4joy-scheduler"
 readonly CUSTOM_ROLE_ID="AudioServiceRole"
 readonly ARTIFACT_REPO="ai4joy"
 readonly IMAGE_NAME="ai4joy"
+readonly OPS_IMAGE_NAME="ai4joy-ops"
+readonly ROTATOR_SA_NAME="ai4joy-rotator"
+readonly ROTATION_JOB="ai4joy-secret-rotation"
+readonly ROTATION_SCHEDULE_JOB="ai4joy-secret-rotation-monthly"
+readonly VPC_SC_PERIMETER="ai4joy_perimeter"
 readonly MIGRATE_JOB="ai4joy-migrate"
 readonly GUARD_JOB="ai4joy-rollout-guard"
 readonly GUARD_SCHEDULE_JOB="ai4joy-rollout-guard-every-minute"
@@ -61,6 +66,11 @@ readonly SECRET_DJANGO_KEY="django-secret-key"
 readonly SECRET_DATABASE_URL="database-url"
 readonly SECRET_OAUTH="oauth-client-secret"
 readonly SECRET_ADK="adk-api-key"
+# Secrets the monthly job rotates (values it can generate itself). The ADK API key comes
+# from a key provider and the database password must change in Cloud SQL too: both stay
+# manual (ops.sh rotate-secret).
+readonly ROTATE_SECRETS="${SECRET_DJANGO_KEY}"
+readonly OLD_VERSION_DAYS=7
 
 # Values every environment file must set (a missing or empty one stops the run).
 readonly REQUIRED_CONFIG=(
@@ -71,9 +81,11 @@ readonly REQUIRED_CONFIG=(
   VERTEX_AI_LOCATION FIRESTORE_LOCATION FIRESTORE_BACKUP_RETENTION
   SQL_TIER SQL_AVAILABILITY SQL_DATABASE_VERSION REDIS_TIER REDIS_SIZE_GB REDIS_VERSION
   SUBNET_RANGE BUDGET_AMOUNT API_RATE_LIMIT_PER_MIN WS_HANDSHAKE_LIMIT_PER_MIN
+  DEFAULT_LOG_RETENTION_DAYS ARMOR_WAF_PREVIEW RUNBOOK_BASE_URL
 )
 # Values that may be empty (features that are skipped, with a warning, when unset).
-readonly OPTIONAL_CONFIG=(GOOGLE_OAUTH_CLIENT_ID BILLING_ACCOUNT NOTIFICATION_WEBHOOK_URL IMAGE_TAG)
+readonly OPTIONAL_CONFIG=(GOOGLE_OAUTH_CLIENT_ID BILLING_ACCOUNT NOTIFICATION_WEBHOOK_URL IMAGE_TAG
+  ENABLE_VPC_SC ACCESS_POLICY_ID ORGANIZATION_ID PAGER_EMAIL PAGER_WEBHOOK_URL)
 
 #######################################
 # Print an error to STDERR.
@@ -277,6 +289,7 @@ derive_names() {
   AUDIO_SA="${AUDIO_SA_NAME}@${PROJECT_ID}.iam.gserviceaccount.com"
   API_SA="${API_SA_NAME}@${PROJECT_ID}.iam.gserviceaccount.com"
   SCHEDULER_SA="${SCHEDULER_SA_NAME}@${PROJECT_ID}.iam.gserviceaccount.com"
+  ROTATOR_SA="${ROTATOR_SA_NAME}@${PROJECT_ID}.iam.gserviceaccount.com"
   REGISTRY="${REGION}-docker.pkg.dev/${PROJECT_ID}/${ARTIFACT_REPO}"
   SQL_CONNECTION="${PROJECT_ID}:${REGION}:${SQL_INSTANCE}"
 }
@@ -295,6 +308,15 @@ image_ref() {
     fi
   fi
   printf '%s/%s:%s\n' "${REGISTRY}" "${IMAGE_NAME}" "${tag}"
+}
+
+#######################################
+# The ops image (infra/Dockerfile) for the same tag as the app image.
+#######################################
+ops_image_ref() {
+  local app
+  app="$(image_ref)"
+  printf '%s/%s:%s\n' "${REGISTRY}" "${OPS_IMAGE_NAME}" "${app##*:}"
 }
 
 #######################################
@@ -365,6 +387,7 @@ ensure_binding() {
     secrets) cmd=(secrets) ;;
     run-jobs) cmd=(run jobs) ;;
     run-services) cmd=(run services) ;;
+    service-accounts) cmd=(iam service-accounts) ;;
     *) die "ensure_binding: unknown kind ${kind}" ;;
   esac
   if has_binding "${member}" "${role}" "${cmd[@]}" get-iam-policy "${resource}" "$@"; then
@@ -419,6 +442,27 @@ add_secret_version() {
   printf '+ %s\n' "$(render_cmd "${GCLOUD}" secrets versions add "${secret}" --data-file=- \
     "--project=${PROJECT_ID}" --quiet) <<< ****" >&2
   "${GCLOUD}" secrets versions add "${secret}" --data-file=- "--project=${PROJECT_ID}" --quiet >/dev/null
+}
+
+#######################################
+# Describe where a service's traffic goes when it does not all follow the latest
+# revision (pinned by a rollback, maintenance, or a no-traffic rotation).
+# Arguments: service name
+# Outputs: e.g. "ai4joy-audio-service-00001-abc=100%" or nothing when LATEST serves all
+#######################################
+pinned_traffic() {
+  local svc="$1" doc
+  [[ "${DRY_RUN}" == 1 ]] && return 0
+  doc="$(mktemp)"
+  query "" run services describe "${svc}" "--region=${REGION}" --format=json >"${doc}" \
+    || { rm -f "${doc}"; die "could not read the traffic split of ${svc}"; }
+  python3 - "${doc}" <<'PY' || { rm -f "${doc}"; die "could not parse the traffic split of ${svc}"; }
+import json, sys
+traffic = json.load(open(sys.argv[1])).get("status", {}).get("traffic", [])
+if not any(t.get("latestRevision") and t.get("percent", 0) == 100 for t in traffic):
+    print(", ".join(f"{t.get('revisionName', 'LATEST')}={t.get('percent', 0)}%" for t in traffic if t.get("percent")))
+PY
+  rm -f "${doc}"
 }
 
 #######################################

@@ -30,6 +30,15 @@ Commands:
                                     revisions (tag "rotated") of the services that use it
   disable-secret-version SECRET VERSION
                                     disable an old version (guide: after 7 days)
+  disable-old-versions SECRET [DAYS]
+                                    disable every enabled version older than DAYS (default 7)
+                                    except the newest
+  rotation-run                      the monthly job (Cloud Scheduler): new versions of the
+                                    generated secrets (${ROTATE_SECRETS}), new revisions,
+                                    smoke test (rollback on failure), old versions disabled
+  vertex-quota list                 Vertex AI quotas of the project (gcloud beta quotas info list)
+  vertex-quota request QUOTA_ID VALUE [DIMENSION=V,...] [--email=ADDR]
+                                    ask for more (gcloud beta quotas preferences create)
   logs SERVICE [LIMIT]              recent errors (severity>=ERROR) of a service
   smoke [BASE_URL]                  smoke test through the load balancer (default https://DOMAIN_NAME)
 
@@ -156,6 +165,110 @@ cmd_disable_secret_version() {
   gc secrets versions disable "${version}" "--secret=${secret}"
 }
 
+#######################################
+# Disable every ENABLED version of SECRET older than DAYS, except the newest one (which
+# "latest" resolves to). The listing is read whole before anything is parsed.
+#######################################
+cmd_disable_old_versions() {
+  local secret="${1:-}" days="${2:-${OLD_VERSION_DAYS}}" listing old version
+  [[ -n "${secret}" ]] || die "usage: disable-old-versions SECRET [DAYS]"
+  [[ "${days}" =~ ^[0-9]+$ ]] || die "disable-old-versions: DAYS must be a number, not '${days}'"
+  listing="$(query "" secrets versions list "${secret}" --filter=state=ENABLED --sort-by=~createTime \
+    '--format=value(name,createTime)')" || die "could not list the versions of ${secret}"
+  old="$(python3 -c '
+import datetime as dt, sys
+days, listing = int(sys.argv[1]), sys.argv[2]
+rows = [line.split("\t") for line in listing.splitlines() if line.strip()]
+cutoff = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days)
+for name, created in rows[1:]:  # rows[0] is the newest: "latest" must stay enabled
+    if dt.datetime.fromisoformat(created.replace("Z", "+00:00")) < cutoff:
+        print(name.rsplit("/", 1)[-1])
+' "${days}" "${listing}")" || die "could not read the version list of ${secret}"
+  if [[ "${DRY_RUN}" == 1 ]]; then
+    printf '# then: gcloud secrets versions disable VERSION --secret=%s, for each enabled version older than %s days but the newest\n' \
+      "${secret}" "${days}"
+    return 0
+  fi
+  for version in ${old}; do
+    gc secrets versions disable "${version}" "--secret=${secret}"
+  done
+  info "${secret}: $(wc -w <<<"${old}") version(s) older than ${days} days disabled"
+}
+
+#######################################
+# The monthly rotation job (infra/phases/security.sh schedules it). Refuses to run while a
+# service's traffic is pinned (a rollback or maintenance is in progress).
+#######################################
+cmd_rotation_run() {
+  local secret svc stamp previous=() services=("${AUDIO_SERVICE}" "${API_SERVICE}") pinned rev
+  for svc in "${services[@]}"; do
+    pinned="$(pinned_traffic "${svc}")"
+    [[ -z "${pinned}" ]] || die "rotation-run: ${svc} traffic is pinned (${pinned}); not rotating during a rollback or maintenance"
+  done
+  for secret in ${ROTATE_SECRETS}; do
+    random_secret 64 | add_secret_version "${secret}"
+  done
+  stamp="$(date -u +%Y%m%dt%H%M%Sz)"
+  for svc in "${services[@]}"; do
+    rev="$(query "PREVIOUS_REVISION" run services describe "${svc}" "--region=${REGION}" \
+      '--format=value(status.latestReadyRevisionName)')" || die "could not read ${svc}"
+    [[ -n "${rev}" ]] || die "rotation-run: ${svc} has no ready revision"
+    previous+=("${rev}")
+    # A new revision resolves :latest again; traffic follows LATEST (checked above).
+    gc run services update "${svc}" "--region=${REGION}" "--update-env-vars=SECRET_ROTATED_AT=${stamp}"
+  done
+  if ! cmd_smoke "https://${DOMAIN_NAME}"; then
+    local i
+    for i in "${!services[@]}"; do
+      gc run services update-traffic "${services[i]}" "--region=${REGION}" "--to-revisions=${previous[i]}=100"
+    done
+    die "rotation-run: smoke test FAILED after rotating ${ROTATE_SECRETS}; traffic is back on" \
+      "${previous[*]} (pinned: release with 'promote' once fixed)"
+  fi
+  for secret in ${ROTATE_SECRETS}; do
+    cmd_disable_old_versions "${secret}" "${OLD_VERSION_DAYS}"
+  done
+  info "rotation-run: rotated ${ROTATE_SECRETS}; services on new revisions; smoke test passed"
+}
+
+#######################################
+# Vertex AI quota (guide 1.3). "list" shows the project's Vertex AI quotas (their QUOTA_ID
+# and dimensions); "request" files a quota preference, the API behind the console's
+# "edit quota" (guaranteed capacity beyond quotas is Provisioned Throughput, bought in the
+# console). The preference id is fixed per quota and dimensions, so a re-run updates it.
+#######################################
+cmd_vertex_quota() {
+  local mode="${1:-}"
+  case "${mode}" in
+    list)
+      run "${GCLOUD}" beta quotas info list --service=aiplatform.googleapis.com "--project=${PROJECT_ID}" \
+        '--format=table(quotaId,dimensions.list(),metric)'
+      ;;
+    request)
+      local quota="${2:-}" value="${3:-}" dims="" email="" a
+      [[ "${quota}" =~ ^[A-Za-z0-9_-]+$ ]] || die "vertex-quota request: QUOTA_ID (see 'vertex-quota list')"
+      [[ "${value}" =~ ^[0-9]+$ ]] || die "vertex-quota request: VALUE must be a number, not '${value}'"
+      for a in "${@:4}"; do
+        case "${a}" in
+          --email=*) email="${a#*=}" ;;
+          *=*) dims="${a}" ;;
+          *) die "vertex-quota request: unknown argument '${a}'" ;;
+        esac
+      done
+      [[ -n "${dims}" ]] || dims="region=${VERTEX_AI_LOCATION}"
+      local id
+      id="$(tr -c 'a-z0-9-' '-' <<<"${quota,,}-${dims,,}" | cut -c1-60)"
+      id="${id%-}"
+      gc beta quotas preferences create "--service=aiplatform.googleapis.com" "--quota-id=${quota}" \
+        "--preferred-value=${value}" "--dimensions=${dims}" "--preference-id=${id}" \
+        "--email=${email:-${NOTIFICATION_EMAIL}}" \
+        "--justification=ai4joy ${ENVIRONMENT}: real-time voice sessions (deployment guide 1.3)"
+      info "quota preference ${id} filed; follow it with: gcloud beta quotas preferences describe ${id} --project=${PROJECT_ID}"
+      ;;
+    *) die "vertex-quota: say 'list' or 'request QUOTA_ID VALUE'" ;;
+  esac
+}
+
 cmd_logs() {
   local svc limit="${2:-50}"
   svc="$(service_name "${1:-}")"
@@ -243,6 +356,9 @@ main() {
     revisions | rollback | promote | maintenance | scale | logs | smoke) "cmd_${command_name}" "${rest[@]}" ;;
     rotate-secret) cmd_rotate_secret "${rest[@]}" ;;
     disable-secret-version) cmd_disable_secret_version "${rest[@]}" ;;
+    disable-old-versions) cmd_disable_old_versions "${rest[@]}" ;;
+    rotation-run) cmd_rotation_run "${rest[@]}" ;;
+    vertex-quota) cmd_vertex_quota "${rest[@]}" ;;
     *) usage >&2; die "unknown command '${command_name}'" ;;
   esac
 }

@@ -43,13 +43,17 @@ def test_malformed_trace_headers_are_ignored(header):
 
 
 @pytest.mark.django_db
-def test_request_binds_trace_for_its_log_lines(client, caplog, settings):
+def test_request_binds_trace_for_its_log_lines(client, caplog, settings, otel):
     settings.GCP_PROJECT_ID = "p"
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # makes the health view log a warning
     caplog.handler.addFilter(RequestContextFilter())  # as the console handler has
     with caplog.at_level(logging.WARNING, logger="ai4joy.health"):
-        client.get("/health", HTTP_X_CLOUD_TRACE_CONTEXT="abc123/9;o=1")
+        client.get("/health", HTTP_X_CLOUD_TRACE_CONTEXT="105445aa7843bc8bf206b12000100000/9;o=1")
         client.get("/health")
     traced, untraced = [r for r in caplog.records if getattr(r, "event", "") == "health_failed"]
-    assert traced.trace == "projects/p/traces/abc123"
-    assert untraced.trace is None
+    # The request's span continues the caller's trace, and the log line names that trace and span.
+    assert traced.trace == "projects/p/traces/105445aa7843bc8bf206b12000100000"
+    [span] = [s for s in otel.spans() if s.context.trace_id == int("105445aa7843bc8bf206b12000100000", 16)]
+    assert traced.span_id == f"{span.context.span_id:016x}"
+    # Without a caller's trace the request starts its own.
+    assert untraced.trace.startswith("projects/p/traces/") and untraced.trace != traced.trace

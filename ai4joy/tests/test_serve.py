@@ -23,7 +23,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from ai4joy.serve import CLOUD_RUN_GRACE_S, DEFAULT_APP, MAX_MESSAGE_BYTES, binds_itself, daphne_args
-from ai4joy.supervise import STARTUP_S, ConfigError, process_count
+from ai4joy.supervise import STARTUP_S, ConfigError, process_count, usable_cpus
 from ai4joy.tests.serving import (
     ServerProcess,
     base_env,
@@ -280,7 +280,7 @@ REDIS = "channels_redis.core.RedisChannelLayer"
 
 
 def test_process_count_defaults_to_the_cpus_and_env_overrides_it():
-    assert process_count({}, REDIS)[0] == len(os.sched_getaffinity(0))
+    assert process_count({}, REDIS)[0] == usable_cpus() <= len(os.sched_getaffinity(0))
     assert process_count({"WEB_CONCURRENCY": "3"}, REDIS) == (3, "3 from WEB_CONCURRENCY")
     assert process_count({"SERVE_PROCESSES": "2", "WEB_CONCURRENCY": "3"}, REDIS)[0] == 2
 
@@ -289,6 +289,16 @@ def test_the_in_memory_channel_layer_keeps_one_process_and_says_why():
     count, why = process_count({"SERVE_PROCESSES": "4"}, IN_MEMORY)
     assert count == 1
     assert "REDIS_URL" in why and "4" in why
+
+
+@pytest.mark.parametrize(("cpu_max", "expected"), [("max 100000\n", None), ("200000 100000\n", 2),
+                                                  ("150000 100000\n", 2), ("50000 100000\n", 1)])
+def test_the_containers_cpu_quota_caps_the_default(tmp_path, cpu_max, expected):
+    path = tmp_path / "cpu.max"
+    path.write_text(cpu_max)
+    cpus = len(os.sched_getaffinity(0))
+    assert usable_cpus(path) == (cpus if expected is None else min(cpus, expected))
+    assert usable_cpus(tmp_path / "missing") == cpus
 
 
 @pytest.mark.parametrize("bad", ["0", "-1", "two", "1.5"])
@@ -374,3 +384,17 @@ async def test_a_process_that_dies_is_replaced_and_the_port_keeps_serving(serve)
     server.sigterm()
     assert server.wait_exit(within=CLOUD_RUN_GRACE_S) == 0
     assert server.events("server_process_exited")[0]["code"] == -signal.SIGKILL
+
+
+async def test_children_drain_when_the_parent_is_killed(serve, records_file):
+    server = serve(DRAIN_TIMEOUT="8", SERVE_PROCESSES="2", **redis_env())
+    opened = await clients_on_every_process(server, 2, "k", at_least=2)
+    server.process.kill()  # no forwarding possible: the kernel tells the children (PDEATHSIG)
+    since = time.monotonic()
+    results = await asyncio.gather(*(until_closed(ws, since, timeout=5) for ws, _ in opened.values()))
+    assert all(seen["code"] == CloseCode.SERVER_RESTART for seen in results)
+    children = {pid for _, pid in opened.values()}
+    while any(Path(f"/proc/{pid}").exists() for pid in children):  # noqa: ASYNC240 (a stat per 0.1 s)
+        assert time.monotonic() - since < CLOUD_RUN_GRACE_S, "a child outlived its killed parent"
+        await asyncio.sleep(0.1)
+    assert set(by_event(read_records(records_file), "finalised")) == set(opened)

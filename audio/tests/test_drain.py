@@ -308,7 +308,7 @@ async def test_supersede_rollback_and_admin_end_reach_sockets_on_every_process(a
     # Admin "end session" for one user, then a rollback for everyone else: both sent from a third
     # process (manage.py shell), so they can only arrive through Redis.
     admin_target = players[3]
-    run_django(f"from flags.services import audio_session_end; import json; "
+    run_django(f"from audio.services import audio_session_end; import json; "
                f"print(json.dumps(audio_session_end(user_id={admin_target['user_id']})))", env)
     ended = sockets.pop(admin_target["scene_id"])
     assert (await next_of_type(ended, "error", timeout=10))["code"] == "ended_by_admin"

@@ -17,7 +17,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 ROW_FIELDS = {
     "mode", "sessions", "processes", "connected", "cpu_cores", "cpu_per_session_pct", "ratio_to_bare",
-    "first_audio_ms", "relay_added_ms", "late_frames", "dropped_frames", "server_dropped_input_ms",
+    "first_audio_ms", "relay_added_ms", "saturated", "late_frames", "dropped_frames",
+    "server_dropped_input_ms",
     "rss_per_session_kib", "server_rss_mib", "turns_answered", "audio_chunks", "barge_ins", "interrupted",
     "pongs", "client_lag_ticks", "loadgen_cpu_cores", "close_codes", "errors", "error_samples",
     "server_exit", "load_average",

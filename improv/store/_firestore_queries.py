@@ -14,7 +14,7 @@ from typing import Any
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from improv.store._firestore_docs import AUDIO, OPEN_LIST, SCENES
-from improv.store.base import AUDIO_ACTIVE, AUDIO_FAILED, FINISHED_AUDIO
+from improv.store.base import AUDIO_ACTIVE, AUDIO_FAILED, AUDIO_STATUSES, FINISHED_AUDIO
 
 DESC = "DESCENDING"
 ASC = "ASCENDING"
@@ -80,6 +80,17 @@ def audio_for_scene(client: Any, scene_id: str, status: str | None = None) -> An
     return query
 
 
+def audio_created_since(client: Any, since: dt.datetime) -> Any:
+    """Index audio_sessions(status, created_at): created_at alone is exempt from single-field
+    indexing, so every status is named to use the composite index."""
+    return (
+        client.collection(AUDIO)
+        .where(filter=FieldFilter("status", "in", list(AUDIO_STATUSES)))
+        .where(filter=FieldFilter("created_at", ">=", since))
+        .order_by("created_at", direction=DESC)
+    )
+
+
 def audio_finished_since(client: Any, since: dt.datetime, status: str | None = None) -> Any:
     """Index audio_sessions(status, ended_at): all finished ones, or only one status."""
     statuses = list(FINISHED_AUDIO) if status is None else [status]
@@ -100,6 +111,7 @@ ALL = (
     ("audio_for_user", audio_for_user, (1,)),
     ("audio_for_scene", audio_for_scene, ("s",)),
     ("audio_for_scene_status", audio_for_scene, ("s", AUDIO_ACTIVE)),
+    ("audio_created_since", audio_created_since, (dt.datetime(2026, 1, 1, tzinfo=dt.UTC),)),
     ("audio_finished_since", audio_finished_since, (dt.datetime(2026, 1, 1, tzinfo=dt.UTC),)),
     ("audio_failed_since", audio_finished_since, (dt.datetime(2026, 1, 1, tzinfo=dt.UTC), AUDIO_FAILED)),
 )

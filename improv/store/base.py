@@ -13,24 +13,24 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-# Status names, defined here once (the store persists them; improv/lifecycle.py has the rules).
-# Scene lifecycle (the guide's "session").
-MC_WELCOME = "mc_welcome"
-GAME_SELECTION = "game_selection"
-SUGGESTION = "suggestion"
-ACTIVE = "active"
-SCENE_COMPLETE = "scene_complete"
-COACHING = "coaching"
-CLOSED = "closed"
-EXPIRED = "expired"
+from improv.statuses import (
+    ACTIVE,
+    AUDIO_ACTIVE,
+    AUDIO_ENDED,
+    AUDIO_FAILED,
+    CLOSED,
+    COACHING,
+    EXPIRED,
+    GAME_SELECTION,
+    MC_WELCOME,
+    SCENE_COMPLETE,
+    SUGGESTION,
+)
+
 SCENE_STATUSES = (MC_WELCOME, GAME_SELECTION, SUGGESTION, ACTIVE, SCENE_COMPLETE, COACHING, CLOSED, EXPIRED)
 OPEN_STATUSES = frozenset({MC_WELCOME, GAME_SELECTION, SUGGESTION, ACTIVE, SCENE_COMPLETE, COACHING})
 SPEAKERS = ("user", "partner", "mc", "coach", "audience")
 MODES = ("text", "voice")  # what a scene or a turn is played in
-# An audio session (one voice socket).
-AUDIO_ACTIVE = "active"
-AUDIO_ENDED = "ended"
-AUDIO_FAILED = "failed"
 AUDIO_STATUSES = (AUDIO_ACTIVE, AUDIO_ENDED, AUDIO_FAILED)
 FINISHED_AUDIO = (AUDIO_ENDED, AUDIO_FAILED)  # what audio_session_finish may set
 
@@ -95,10 +95,24 @@ class AudioSessionRecord:
     tokens_in: int = 0
     tokens_out: int = 0
     tokens_total: int = 0
+    tokens_in_audio: int = 0  # the audio part of tokens_in / tokens_out (the rest is text)
+    tokens_out_audio: int = 0
+    dropped_bytes: int = 0  # stale input audio dropped before it reached Live (quality SLI)
+    reconnects: int = 0  # upstream reconnects (goAway or a resumable close)
+    cost_micro_usd: int = 0  # estimated Live cost of the tokens, in millionths of a dollar
     created_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None
     ended_at: dt.datetime | None = None
     expires_at: dt.datetime | None = None
+
+    @property
+    def cost_usd(self) -> float:
+        return self.cost_micro_usd / 1_000_000
+
+    @property
+    def dropped_share(self) -> float:
+        """Share of the user's audio dropped as stale (bytes_in counts dropped bytes too)."""
+        return self.dropped_bytes / self.bytes_in if self.bytes_in else 0.0
 
 
 @dataclass(frozen=True)
@@ -112,7 +126,19 @@ class AudioStats:
 
 
 # Counter fields an audio session may add to while it runs.
-AUDIO_COUNTERS = ("bytes_in", "bytes_out", "turns", "tokens_in", "tokens_out", "tokens_total")
+AUDIO_COUNTERS = (
+    "bytes_in",
+    "bytes_out",
+    "turns",
+    "tokens_in",
+    "tokens_out",
+    "tokens_total",
+    "tokens_in_audio",
+    "tokens_out_audio",
+    "dropped_bytes",
+    "reconnects",
+    "cost_micro_usd",
+)
 
 
 class SessionStore(abc.ABC):
@@ -210,6 +236,10 @@ class SessionStore(abc.ABC):
         self, scene_id: str, *, status: str | None = None
     ) -> list[AudioSessionRecord]:
         """(index: session_id, status)."""
+
+    @abc.abstractmethod
+    def audio_sessions_since(self, since: dt.datetime, *, limit: int = 1000) -> list[AudioSessionRecord]:
+        """Sessions created at or after `since`, newest first (Voice health, the budget breaker)."""
 
     @abc.abstractmethod
     def audio_stats_since(self, since: dt.datetime) -> AudioStats:

@@ -322,6 +322,16 @@ class FirestoreSessionStore(SessionStore):
             snaps = list(queries.audio_for_scene(self._db(), scene_id, status).stream())
         return docs.sort_audio([docs.audio_record(s.id, s.to_dict()) for s in snaps])
 
+    def audio_sessions_since(self, since: dt.datetime, *, limit: int = 1000) -> list[AudioSessionRecord]:
+        check_page(limit)
+        since = docs.check_time(since, "since")
+        if limit == 0:
+            return []
+        query = queries.audio_created_since(self._db(), since).limit(limit)
+        with backend_errors():
+            snaps = list(query.stream())
+        return [docs.audio_record(s.id, s.to_dict()) for s in snaps]
+
     def audio_stats_since(self, since: dt.datetime) -> AudioStats:
         since = docs.check_time(since, "since")
         db = self._db()

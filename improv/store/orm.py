@@ -86,6 +86,11 @@ def _audio(row: AudioSession) -> AudioSessionRecord:
         tokens_in=row.tokens_in,
         tokens_out=row.tokens_out,
         tokens_total=row.tokens_total,
+        tokens_in_audio=row.tokens_in_audio,
+        tokens_out_audio=row.tokens_out_audio,
+        dropped_bytes=row.dropped_bytes,
+        reconnects=row.reconnects,
+        cost_micro_usd=row.cost_micro_usd,
         created_at=row.created_at,
         updated_at=row.updated_at,
         ended_at=row.ended_at,
@@ -259,6 +264,11 @@ class DjangoSessionStore(SessionStore):
         if status is not None:
             rows = rows.filter(status=status)
         return [_audio(r) for r in rows.order_by("created_at")]
+
+    def audio_sessions_since(self, since: dt.datetime, *, limit: int = 1000) -> list[AudioSessionRecord]:
+        check_page(limit)
+        rows = AudioSession.objects.filter(created_at__gte=since).order_by("-created_at", "-pk")[:limit]
+        return [_audio(r) for r in rows]
 
     def audio_stats_since(self, since: dt.datetime) -> AudioStats:
         ended = AudioSession.objects.filter(ended_at__gte=since).exclude(status=AUDIO_ACTIVE)

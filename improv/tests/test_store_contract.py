@@ -510,3 +510,20 @@ def test_close_reason_must_be_a_string(store, uid, scene):
     with pytest.raises(StoreError):
         store.audio_session_finish(audio.id, status="ended", close_reason=None)
     assert store.audio_session_get(audio.id) == audio
+
+
+def test_audio_sessions_since_newest_first_with_cost_and_quality_counters(store, uid, scene):
+    old = store.audio_session_start(user_id=uid, scene_id=scene.id, instance="i")
+    new = store.audio_session_start(user_id=uid, scene_id=scene.id, instance="i")
+    store.audio_session_update(
+        new.id, bytes_in=32_000, dropped_bytes=1_600, reconnects=1, tokens_in_audio=40, cost_micro_usd=1_250
+    )
+    store.audio_session_finish(new.id, status="ended", close_reason="client_close", cost_micro_usd=250)
+    assert [s.id for s in store.audio_sessions_since(old.created_at)] == [new.id, old.id]
+    assert [s.id for s in store.audio_sessions_since(old.created_at + US)] == [new.id]
+    assert [s.id for s in store.audio_sessions_since(old.created_at, limit=1)] == [new.id]
+    assert store.audio_sessions_since(old.created_at, limit=0) == []
+    got = store.audio_session_get(new.id)
+    assert (got.cost_micro_usd, got.reconnects, got.tokens_in_audio) == (1_500, 1, 40)
+    assert got.cost_usd == 0.0015
+    assert got.dropped_share == 0.05

@@ -110,4 +110,4 @@ def test_sparkline_from_the_saved_shape():
     svg = str(sparkline_svg(saved))
     assert len(re.findall(r"<rect", svg)) == 4 and "sp-cut" in svg
     assert "you spoke 49% of the time" in svg
-    assert str(sparkline_svg({})) == "" and str(sparkline_svg({"segments": [["x"]]})) == ""
+    assert str(sparkline_svg({})) == "" and str(sparkline_svg({"segments": [["x"], {"role": "user"}]})) == ""

@@ -2,8 +2,8 @@
 #
 # Phase "cloud-armor" (guide §3 "Cloud Armor: DDoS protection + WAF (rate limiting, OWASP
 # rules)"): one policy on both backend services. Adaptive Protection (L7 DDoS), JSON body
-# parsing, preconfigured OWASP CRS 3.3 rules at sensitivity 1 in preview (tune with the
-# request logs, then drop --preview), per-IP throttling of /api/*, and a rate-based ban
+# parsing, preconfigured OWASP CRS 3.3 rules at sensitivity 1 (enforced; in preview only
+# where the env file sets ARMOR_WAF_PREVIEW=true, for tuning), per-IP throttling of /api/*, and a rate-based ban
 # on WebSocket handshake storms. Cloud Armor sees the HTTP upgrade request only; frame
 # size and rate limits live in the audio consumer. Sourced by infra/deploy.sh.
 
@@ -20,14 +20,27 @@ phase_cloud_armor() {
       --layer7-ddos-defense-rule-visibility=STANDARD --json-parsing=STANDARD --log-level=VERBOSE
   fi
 
-  # Priorities of the rules already in the policy (one read instead of one per rule).
-  ARMOR_PRIORITIES="$(query "" compute security-policies describe "${SECURITY_POLICY}" --global \
-    '--format=value(rules[].priority)' | tr ';,' '  ')"
-  local waf priority=1000 name
+  # The rules already in the policy, "PRIORITY PREVIEW" per line (one read for all).
+  local rules_json
+  rules_json="$(query '{"rules": []}' compute security-policies describe "${SECURITY_POLICY}" --global \
+    '--format=json(rules)')" || die "could not read the rules of ${SECURITY_POLICY}"
+  ARMOR_RULES="$(python3 -c 'import json,sys
+for r in json.loads(sys.argv[1] or "{}").get("rules", []):
+    print(r["priority"], str(bool(r.get("preview"))).lower())' "${rules_json}")" \
+    || die "could not parse the rules of ${SECURITY_POLICY}"
+  # WAF rules enforce unless the env file keeps them in preview (tuning in staging/dev);
+  # a rule created in preview earlier is switched when the setting changes.
+  local waf priority=1000 name mode=() note="enforced"
+  if [[ "${ARMOR_WAF_PREVIEW}" == true ]]; then
+    mode=(--preview)
+    note="preview: logged, not enforced"
+  fi
+  info "cloud-armor: OWASP CRS rules ${note} (ARMOR_WAF_PREVIEW=${ARMOR_WAF_PREVIEW})"
   for name in sqli xss lfi rfi rce scannerdetection protocolattack sessionfixation; do
     waf="evaluatePreconfiguredWaf('${name}-v33-stable', {'sensitivity': 1})"
-    ensure_armor_rule "${priority}" "--expression=${waf}" --action=deny-403 --preview \
-      "--description=OWASP CRS ${name} (preview until tuned)"
+    ensure_armor_rule "${priority}" "--expression=${waf}" --action=deny-403 "${mode[@]}" \
+      "--description=OWASP CRS ${name}"
+    ensure_armor_preview "${priority}" "${ARMOR_WAF_PREVIEW}"
     priority=$((priority + 1))
   done
   ensure_armor_rule 2000 "--expression=request.path.startsWith('/api/')" --action=throttle \
@@ -55,6 +68,19 @@ phase_cloud_armor() {
 ensure_armor_rule() {
   local priority="$1"
   shift
-  [[ " ${ARMOR_PRIORITIES} " == *" ${priority} "* ]] \
+  grep -qE "^${priority} " <<<"${ARMOR_RULES}" \
     || gc compute security-policies rules create "${priority}" "--security-policy=${SECURITY_POLICY}" "$@"
+}
+
+#######################################
+# Switch an existing rule into or out of preview when the env file says otherwise.
+# Arguments: priority, want preview (true|false)
+#######################################
+ensure_armor_preview() {
+  local priority="$1" want="$2" have
+  have="$(awk -v p="${priority}" '$1 == p {print $2}' <<<"${ARMOR_RULES}")"
+  [[ -n "${have}" && "${have}" != "${want}" ]] || return 0
+  local flag=--no-preview
+  [[ "${want}" == true ]] && flag=--preview
+  gc compute security-policies rules update "${priority}" "--security-policy=${SECURITY_POLICY}" "${flag}"
 }

@@ -39,6 +39,10 @@ phase_prerequisites() {
     gc services enable "${missing[@]}"
   fi
 
+  # Guide 1.3 comes next: the Vertex AI quota request (days to approve) is an operator step.
+  [[ "${DRY_RUN}" != 1 ]] || printf '# guide 1.3: Vertex AI quota: infra/ops.sh %s vertex-quota list, then vertex-quota request QUOTA_ID VALUE\n' \
+    "${ENVIRONMENT}"
+
   info "prerequisites: Artifact Registry"
   exists artifacts repositories describe "${ARTIFACT_REPO}" "--location=${REGION}" \
     || gc artifacts repositories create "${ARTIFACT_REPO}" --repository-format=docker \

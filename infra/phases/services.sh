@@ -94,27 +94,6 @@ readonly API_STARTUP_PROBE="httpGet.path=/health,httpGet.port=8080,initialDelayS
 readonly API_LIVENESS_PROBE="httpGet.path=/health,httpGet.port=8080,timeoutSeconds=5,periodSeconds=30,failureThreshold=3"
 
 #######################################
-# Describe where a service's traffic goes when it does not all follow the latest
-# revision (pinned by a rollback, maintenance, or a no-traffic rotation).
-# Arguments: service name
-# Outputs: e.g. "ai4joy-audio-service-00001-abc=100%" or nothing when LATEST serves all
-#######################################
-pinned_traffic() {
-  local svc="$1" doc
-  [[ "${DRY_RUN}" == 1 ]] && return 0
-  doc="$(mktemp)"
-  query "" run services describe "${svc}" "--region=${REGION}" --format=json >"${doc}" \
-    || { rm -f "${doc}"; die "could not read the traffic split of ${svc}"; }
-  python3 - "${doc}" <<'PY' || { rm -f "${doc}"; die "could not parse the traffic split of ${svc}"; }
-import json, sys
-traffic = json.load(open(sys.argv[1])).get("status", {}).get("traffic", [])
-if not any(t.get("latestRevision") and t.get("percent", 0) == 100 for t in traffic):
-    print(", ".join(f"{t.get('revisionName', 'LATEST')}={t.get('percent', 0)}%" for t in traffic if t.get("percent")))
-PY
-  rm -f "${doc}"
-}
-
-#######################################
 # A deploy must end with its new revision serving. Cloud Run keeps a pinned split for
 # later deploys (the new revision would get 0% and the deploy would still "succeed"), so
 # after a deploy traffic goes back to LATEST, said loudly when it was pinned. An

@@ -242,7 +242,12 @@ setup() {
     python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert "jsonPayload.event=" in d["filter"], d' "${file}"
   done
   policies="$(calls_matching "${FIRST}" '^gcloud alpha monitoring policies create --policy-from-file=')"
-  [ "$(wc -l <<<"${policies}")" -eq 9 ]
+  [ "$(wc -l <<<"${policies}")" -eq 11 ]
+  # the guide's cost overrun: daily voice spend > 120% of DAILY_BUDGET_USD (367 in production.env)
+  cost="$(grep -oE -- '--policy-from-file=[^ ]+' <<<"${policies}" | cut -d= -f2 | while read -r f; do
+    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); c=d["conditions"][0]["conditionThreshold"]
+if "ai4joy.voice.cost" in c["filter"]: print(c["thresholdValue"])' "${f}"; done)"
+  [ "${cost}" = 440 ]
   grep -q -- '--notification-channels=projects/ai4joy-production/notificationChannels/' <<<"${policies}"
   run grep -c '^gcloud monitoring policies' "${FIRST}"
   [ "${output}" = 0 ]
@@ -251,17 +256,101 @@ setup() {
   [ "$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["mosaicLayout"]["tiles"]))' "${file}")" -eq 9 ]
   # SLOs through the REST API, authenticated, with the guide's goals
   calls_matching "${FIRST}" '^curl POST https://monitoring.googleapis.com/v3/projects/ai4joy-production/services\?serviceId=ai4joy-api auth' | grep -q .
-  for slo in api-availability api-latency audio-availability; do
+  for slo in api-availability api-latency audio-availability audio-first-audio-latency audio-quality; do
     calls_matching "${FIRST}" "^curl POST .*serviceLevelObjectiveId=${slo} auth body=" | grep -q .
   done
   goals="$(for f in $(grep -oE 'body=[^ ]+' "${FIRST}" | cut -d= -f2); do
     python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("goal", ""))' "${f}"; done | sort | tr '\n' ' ')"
-  [[ "${goals}" == *"0.95 0.995 0.995"* ]]
+  [[ "${goals}" == *"0.95 0.95 0.98 0.995 0.995"* ]]
   assert_line_has "$(calls_matching "${FIRST}" '^gcloud billing budgets create ')" \
     --billing-account=000000-AAAAAA-BBBBBB --budget-amount=11000USD --threshold-rule=percent=0.8 \
     --threshold-rule=percent=1.0 --threshold-rule=percent=1.2 --filter-projects=projects/ai4joy-production
+  assert_line_has "$(calls_matching "${FIRST}" '^gcloud logging buckets update _Default ')" --location=global --retention-days=7
   assert_line_has "$(calls_matching "${FIRST}" '^gcloud logging buckets create audio-audit-logs ')" --retention-days=400
   calls_matching "${FIRST}" '^gcloud logging sinks create audio-audit-logs logging.googleapis.com/projects/ai4joy-production/locations/global/buckets/audio-audit-logs ' | grep -q .
+}
+
+@test "observability: CRITICAL alerts page on-call, WARNING alerts go to e-mail; each links its runbook" {
+  channel() {
+    gcloud beta monitoring channels list "--filter=displayName=\"$1\"" '--format=value(name)' --project=ai4joy-production
+  }
+  pager="$(channel "ai4joy production pager email")"
+  email="$(channel "ai4joy production email")"
+  [[ -n "${pager}" && -n "${email}" && "${pager}" != "${email}" ]]
+  assert_line_has "$(calls_matching "${FIRST}" '^gcloud beta monitoring channels create .*pager')" \
+    --type=email --channel-labels=email_address=oncall-pager@example.com
+  critical=0 warning=0
+  while IFS= read -r line; do
+    file="$(grep -oE -- '--policy-from-file=[^ ]+' <<<"${line}" | cut -d= -f2)"
+    route="$(grep -oE -- '--notification-channels=[^ ]+' <<<"${line}" | cut -d= -f2)"
+    read -r severity display content < <(python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+print(d["severity"], d["displayName"].replace(" ", "_"), d["documentation"]["content"].split("\n")[0])' "${file}")
+    [[ "${content}" == "Runbook: https://docs.example.com/runbooks/"* ]] || { echo "no runbook link: ${display}"; return 1; }
+    if [[ "${severity}" == CRITICAL ]]; then
+      critical=$((critical + 1))
+      [[ ",${route}," == *",${pager},"* && ",${route}," == *",${email},"* ]] || { echo "${display} does not page: ${route}"; return 1; }
+    else
+      warning=$((warning + 1))
+      [[ ",${route}," != *",${pager},"* && ",${route}," == *",${email},"* ]] || { echo "${display} pages: ${route}"; return 1; }
+    fi
+  done < <(calls_matching "${FIRST}" '^gcloud alpha monitoring policies create ')
+  [ "${critical}" -ge 3 ] && [ "${warning}" -ge 3 ]
+  # the guide's three critical alerts are the ones that page
+  for f in high-error-rate service-down vertex-quota-exhausted; do
+    [ "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["severity"])' "${INFRA}/monitoring/alerts/${f}.json")" = CRITICAL ]
+  done
+}
+
+@test "observability: Data Access audit logs merged into the project IAM policy, bindings kept" {
+  line="$(calls_matching "${FIRST}" '^gcloud projects set-iam-policy ai4joy-production ')"
+  [ "$(wc -l <<<"${line}")" -eq 1 ]
+  file="$(awk '{print $5}' <<<"${line}")"
+  python3 - "${file}" "${FIRST}" <<'PY'
+import json, re, sys
+policy = json.load(open(sys.argv[1]))
+configs = {c["service"]: sorted(l["logType"] for l in c["auditLogConfigs"]) for c in policy["auditConfigs"]}
+for svc in ("aiplatform.googleapis.com", "firestore.googleapis.com", "secretmanager.googleapis.com"):
+    assert configs[svc] == ["ADMIN_READ", "DATA_READ", "DATA_WRITE"], configs
+# every project binding the prerequisites added is still in the policy written back
+added = set(re.findall(r"^gcloud projects add-iam-policy-binding ai4joy-production --member=(\S+) --role=(\S+)",
+                       open(sys.argv[2]).read(), re.M))
+kept = {(m, b["role"]) for b in policy["bindings"] for m in b["members"]}
+assert added and added <= kept, added - kept
+assert policy["etag"] == "c3R1Yi0w", policy  # the etag that was read (stub-0): no blind overwrite
+PY
+  # the second run found them enabled and wrote nothing (checked by "creates nothing new" too)
+  run grep -c 'set-iam-policy' "${SECOND}"
+  [ "${output}" = 0 ]
+}
+
+@test "cloud armor: production enforces the OWASP rules (no --preview)" {
+  [ "$(calls_matching "${FIRST}" 'security-policies rules create .*evaluatePreconfiguredWaf' | wc -l)" -eq 8 ]
+  run grep -E 'security-policies rules create .*evaluatePreconfiguredWaf.* --preview' "${FIRST}"
+  [ -z "${output}" ]
+}
+
+@test "security: monthly rotation job (ops image) with Cloud Scheduler, own service account" {
+  assert_line_has "$(calls_matching "${FIRST}" '^gcloud builds submit .*/infra --tag=')" \
+    --tag=us-central1-docker.pkg.dev/ai4joy-production/ai4joy/ai4joy-ops:test-tag
+  job="$(calls_matching "${FIRST}" '^gcloud run jobs deploy ai4joy-secret-rotation ')"
+  assert_line_has "${job}" --image=us-central1-docker.pkg.dev/ai4joy-production/ai4joy/ai4joy-ops:test-tag \
+    --args=production,rotation-run --service-account=ai4joy-rotator@ai4joy-production.iam.gserviceaccount.com --max-retries=0
+  sched="$(calls_matching "${FIRST}" '^gcloud scheduler jobs create http ai4joy-secret-rotation-monthly ')"
+  [[ "${sched}" == *"'--schedule=0 9 1 * *'"* && "${sched}" == *"/jobs/ai4joy-secret-rotation:run"* ]]
+  calls_matching "${FIRST}" 'secrets add-iam-policy-binding django-secret-key --member=serviceAccount:ai4joy-rotator@.*secretVersionManager' | grep -q .
+  calls_matching "${FIRST}" 'run services add-iam-policy-binding ai4joy-audio-service --member=serviceAccount:ai4joy-rotator@.*run.developer' | grep -q .
+  calls_matching "${FIRST}" 'iam service-accounts add-iam-policy-binding audio-service@.*--member=serviceAccount:ai4joy-rotator@.*serviceAccountUser' | grep -q .
+  # never a project-wide grant for the rotator
+  run grep -E '^gcloud projects add-iam-policy-binding .*ai4joy-rotator' "${FIRST}"
+  [ -z "${output}" ]
+}
+
+@test "vpc-sc: off by default, with a clear message and no calls" {
+  grep -q 'vpc-sc: OFF for production (opt-in). VPC Service Controls need a Google Cloud organisation' "${S}/first.err"
+  run grep -c 'access-context-manager' "${FIRST}"
+  [ "${output}" = 0 ]
 }
 
 @test "phases run in the guide's order" {

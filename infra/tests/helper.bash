@@ -22,13 +22,14 @@ use_state() {
 }
 
 # make_env_dir DIR: copies of the real env files, with the optional values filled in
-# (billing account, OAuth client id) so every branch of the deploy runs.
+# (billing account, OAuth client id, pager) so every branch of the deploy runs.
 make_env_dir() {
   local dir="$1" f
   mkdir -p "${dir}"
   for f in "${INFRA}"/env/*.env; do
     sed -e 's/^BILLING_ACCOUNT=.*/BILLING_ACCOUNT=000000-AAAAAA-BBBBBB/' \
       -e 's/^GOOGLE_OAUTH_CLIENT_ID=.*/GOOGLE_OAUTH_CLIENT_ID=test-client.apps.googleusercontent.com/' \
+      -e 's/^PAGER_EMAIL=.*/PAGER_EMAIL=oncall-pager@example.com/' \
       "${f}" >"${dir}/$(basename "${f}")"
   done
 }

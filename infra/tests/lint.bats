@@ -46,7 +46,8 @@ import glob, json, re, sys
 root = sys.argv[1]
 vals = {"PROJECT_ID": "p", "REGION": "us-central1", "ENVIRONMENT": "production", "AUDIO_SERVICE": "ai4joy-audio-service",
         "API_SERVICE": "ai4joy-api-service", "DOMAIN_NAME": "app.example.com",
-        "AUDIO_SATURATION_INSTANCES": "40", "API_SATURATION_INSTANCES": "80"}
+        "AUDIO_SATURATION_INSTANCES": "40", "API_SATURATION_INSTANCES": "80",
+        "AUDIO_MIN_INSTANCES": "2", "AUDIO_MAX_INSTANCES": "50", "DAILY_COST_ALERT_USD": "440"}
 def load(p):
     return json.loads(re.sub(r"@([A-Z_]+)@", lambda m: vals[m.group(1)], open(p).read()))
 alerts = {p.rsplit("/", 1)[1][:-5]: load(p) for p in glob.glob(root + "/alerts/*.json")}
@@ -68,7 +69,35 @@ titles = [t["widget"]["title"] for t in dash["mosaicLayout"]["tiles"]]
 assert len(titles) == 9, titles
 for word in ("WebSocket", "latency", "Instance", "CPU", "Memory", "Error", "Vertex AI API latency", "token", "SLO"):
     assert any(word.lower() in t.lower() for t in titles), word
+tiles = [t["widget"] for t in dash["mosaicLayout"]["tiles"]]
+def filters(w):
+    return [d["timeSeriesQuery"]["timeSeriesFilter"] for d in w["xyChart"]["dataSets"]]
+voice = "workload.googleapis.com/ai4joy.voice."
+# Panel 1 is the total of open voice sockets (the app's gauge summed over instances), not concurrency.
+first = filters(tiles[0])[0]
+assert first["filter"] == f'metric.type="{voice}sockets.open"' and first["aggregation"]["crossSeriesReducer"] == "REDUCE_SUM"
+assert not first["aggregation"]["groupByFields"]
+assert "max_request_concurrencies" not in json.dumps(tiles[0])
+# Panel 2 has the voice first-audio p50/p95/p99; panel 3 the audio service's min and max.
+reducers = {f["aggregation"]["crossSeriesReducer"] for f in filters(tiles[1]) if "first_audio_latency" in f["filter"]}
+assert reducers == {"REDUCE_PERCENTILE_50", "REDUCE_PERCENTILE_95", "REDUCE_PERCENTILE_99"}, reducers
+assert [t["value"] for t in tiles[2]["xyChart"]["thresholds"]] == [2, 50]
+assert any("voice.tokens" in f["filter"] for f in filters(tiles[7]))
+for slo in ("audio-first-audio-latency", "audio-quality"):
+    assert any(f"ai4joy-audio/serviceLevelObjectives/{slo}" in f["filter"] for f in filters(tiles[8])), slo
+# The voice SLOs beside availability, their burn-rate alert, and the daily cost alert at 120%.
 slos = {p.rsplit("/", 1)[1]: load(p) for p in glob.glob(root + "/slos/*--*.json")}
+latency = slos["ai4joy-audio--audio-first-audio-latency.json"]
+assert latency["goal"] == 0.95
+cut = latency["serviceLevelIndicator"]["requestBased"]["distributionCut"]
+assert cut["range"]["max"] == 1000 and "first_audio_latency" in cut["distributionFilter"]
+quality = slos["ai4joy-audio--audio-quality.json"]
+assert quality["goal"] == 0.98
+assert 'audio="good"' in quality["serviceLevelIndicator"]["requestBased"]["goodTotalRatio"]["goodServiceFilter"]
+burns = [c["conditionThreshold"]["filter"] for c in alerts["voice-slo-burn-rate"]["conditions"]]
+assert any("audio-first-audio-latency" in f for f in burns) and any("audio-quality" in f for f in burns)
+assert cond("daily-cost-overrun")["thresholdValue"] == 440 and "voice.cost" in cond("daily-cost-overrun")["filter"]
+assert cond("daily-cost-overrun")["aggregations"][0]["alignmentPeriod"] == "86400s"
 assert slos["ai4joy-api--api-availability.json"]["goal"] == 0.995
 assert slos["ai4joy-api--api-latency.json"]["goal"] == 0.95
 assert slos["ai4joy-api--api-latency.json"]["serviceLevelIndicator"]["requestBased"]["distributionCut"]["range"]["max"] == 1000

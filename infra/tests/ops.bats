@@ -94,6 +94,9 @@ setup() {
 }
 
 @test "disable-secret-version disables an old version, never latest" {
+  for v in 1 2 3; do
+    printf 'v%s' "${v}" | gcloud secrets versions add adk-api-key --data-file=- --project=ai4joy-production
+  done
   run "${INFRA}/ops.sh" production disable-secret-version adk-api-key 3
   [ "${status}" -eq 0 ]
   grep -q '^gcloud secrets versions disable 3 --secret=adk-api-key ' "${STUB_STATE_DIR}/calls.log"

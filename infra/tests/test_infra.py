@@ -89,6 +89,9 @@ def test_monitoring_json_matches_google_schemas() -> None:
         "DOMAIN_NAME": "app.example.com",
         "AUDIO_SATURATION_INSTANCES": "40",
         "API_SATURATION_INSTANCES": "80",
+        "AUDIO_MIN_INSTANCES": "2",
+        "AUDIO_MAX_INSTANCES": "50",
+        "DAILY_COST_ALERT_USD": "440",
     }
 
     def render(path: Path) -> str:
@@ -152,7 +155,11 @@ def test_recorded_gcloud_commands_parse_with_real_gcloud(
         ["run", "deploy", "ai4joy-api-service", "--image=x"],
     ):
         subprocess.run([str(stub), *args, "--project=ai4joy-production"], env=env, check=True)
+    for _ in range(3):  # versions 1-3 of the ADK key, for disable-secret-version
+        subprocess.run([str(stub), "secrets", "versions", "add", "adk-api-key", "--data-file=-",
+                        "--project=ai4joy-production"], env=env, check=True, input="v", text=True)
     ops = [
+        ["rotation-run"],  # first: it refuses to run once a rollback has pinned the traffic
         ["rollback", "audio", "ai4joy-audio-service-00001-old"],
         ["promote", "api"],
         ["maintenance", "on", "audio"],
@@ -161,6 +168,9 @@ def test_recorded_gcloud_commands_parse_with_real_gcloud(
         ["disable-secret-version", "adk-api-key", "3"],
         ["revisions", "audio"],
         ["logs", "api"],
+        ["vertex-quota", "list"],
+        ["vertex-quota", "request", "GenerateContentRequestsPerMinutePerProjectPerRegion", "600"],
+        ["disable-old-versions", "adk-api-key"],
     ]
     for args in ops:
         subprocess.run([str(INFRA / "ops.sh"), "production", *args], env=env, check=True, capture_output=True)
@@ -174,7 +184,9 @@ def test_recorded_gcloud_commands_parse_with_real_gcloud(
     )
     (tmp_path / "calls.log").replace(ops_log)
     combined = tmp_path / "all-calls.log"
-    combined.write_text(log.read_text() + ops_log.read_text())
+    security_log = export / "security-calls.log"
+    assert security_log.exists(), "the bats security tests did not export their recorded calls"
+    combined.write_text(log.read_text() + ops_log.read_text() + security_log.read_text())
     result = subprocess.run(
         [python, "-S", str(TESTS / "gcloud_parse_check.py"), str(root), str(combined)],
         capture_output=True,

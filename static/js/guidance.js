@@ -71,6 +71,8 @@ export function closeGuidance(code, serverMessage) {
       return { title: 'Your voice partner is unavailable', body: `The voice service failed${said}. Your scene is saved: carry on by typing, and try voice again later.`, next: ['text', 'retry'], auto: true };
     case CloseCode.ROLLED_BACK:
       return { title: 'Voice is turned off for now', body: 'Voice scenes were switched off for your account. Your scene is saved: carry on by typing.', next: ['text'], auto: true };
+    case CloseCode.BUDGET_REACHED:
+      return { title: 'Voice is paused for today', body: `Today’s voice budget is used up. Your scene is saved: carry on by typing; voice comes back tomorrow.`, next: ['text'], auto: true };
     case CloseCode.LIMIT_EXCEEDED:
       return { title: 'Voice limit reached', body: `You have reached a voice limit${said}. Carry on by typing, or try voice again later.`, next: ['text', 'retry'], auto: true };
     case CloseCode.PROTOCOL_ERROR:

@@ -18,6 +18,7 @@ export const CloseCode = Object.freeze({
   SERVER_RESTART: 4012,
   TOO_BIG: 4013,
   ROLLED_BACK: 4014,
+  BUDGET_REACHED: 4015,
   LIMIT_EXCEEDED: 4029,
 });
 

@@ -2,17 +2,15 @@
 // Text mode needs no JavaScript (plain POST forms); this file only adds voice and switches the
 // page between the two without dead buttons.
 
-import { MicError, MicRecorder, listMicrophones, microphonePermission } from './recorder.js';
+import { MicError, MicRecorder, microphonePermission } from './recorder.js';
 import { PcmPlayer } from './player.js';
 import { StageSocket } from './socket.js';
 import { VoiceView } from './stage-view.js';
 import { closeGuidance, micGuidance } from './guidance.js';
 import { LatencyClock } from './latency.js';
-import { ScreenWakeLock } from './wakelock.js';
+import { StageControls } from './controls.js';
+import { PREFERENCES, readPreference, writePreference } from './preferences.js';
 
-const PTT_KEY = 'ai4joy.pushToTalk';
-const VOLUME_KEY = 'ai4joy.partnerVolume';
-const MIC_KEY = 'ai4joy.microphone';
 const TEXT_CONTROLS = '[data-say-form], [data-text-mode]';
 
 function socketUrl(raw) {
@@ -20,20 +18,6 @@ function socketUrl(raw) {
   if (url.protocol === 'http:') url.protocol = 'ws:';
   if (url.protocol === 'https:') url.protocol = 'wss:';
   return url.toString();
-}
-
-// Storage can be off (private modes, policies): a preference that is not kept is no error.
-function readPreference(key) {
-  try { return window.localStorage.getItem(key); } catch { return null; }
-}
-
-function writePreference(key, value) {
-  try { window.localStorage.setItem(key, value); } catch { /* not kept */ }
-}
-
-function clampPercent(raw, fallback) {
-  const number = Number.parseInt(raw, 10);
-  return Number.isFinite(number) ? Math.max(0, Math.min(100, number)) : fallback;
 }
 
 class VoiceStage {
@@ -45,16 +29,20 @@ class VoiceStage {
     this.recorder = null;
     this.player = null;
     this.socket = null;
-    this.pushToTalk = readPreference(PTT_KEY) === '1';
+    this.pushToTalk = readPreference(PREFERENCES.pushToTalk) === '1';
     this.talking = false;
     this.latency = new LatencyClock();
-    this.stats = { state: 'idle', micRms: 0, micFrames: 0, interrupts: 0, transcripts: { user: 0, partner: 0 }, rooms: 0, coach: 0, micSwitches: 0 };
+    this.stats = { state: 'idle', micRms: 0, micFrames: 0, interrupts: 0, transcripts: { user: 0, partner: 0 }, rooms: 0, coach: 0 };
     this.levelQueued = false;
     this.lastPlayerStats = null;
-    this.muted = false;
-    this.volume = clampPercent(readPreference(VOLUME_KEY), 100);
-    this.wakeLock = new ScreenWakeLock();
-    this.onDeviceChange = () => this.refreshMicrophones();
+    this.controls = new StageControls(this.view, {
+      audio: () => ({ recorder: this.recorder, player: this.player }),
+      onMute: (muted) => {
+        if (!muted) return;
+        this.setTalking(false);
+        this.latency.lineEnded();
+      },
+    });
   }
 
   init() {
@@ -62,10 +50,7 @@ class VoiceStage {
     el.start.addEventListener('click', () => this.start());
     el.toText.addEventListener('click', () => this.toText());
     el.pttToggle.addEventListener('change', () => this.setPushToTalk(el.pttToggle.checked));
-    el.mute.addEventListener('click', () => this.setMuted(!this.muted));
-    el.volume.addEventListener('input', () => this.setVolume(el.volume.value));
-    el.micSelect.addEventListener('change', () => this.chooseMicrophone(el.micSelect.value));
-    this.view.showVolume(this.volume);
+    this.controls.init();
     this.bindTalkButton(el.talk);
     el.textForm.addEventListener('submit', (event) => this.sendTyped(event));
     for (const form of this.root.querySelectorAll('form[data-end-scene], form.end-form')) {
@@ -107,9 +92,8 @@ class VoiceStage {
       this.recorder = new MicRecorder(this.context, { frameMs: 40 });
       this.recorder.addEventListener('frame', (event) => this.onFrame(event.detail));
       this.recorder.addEventListener('ended', () => this.onMicLost());
-      const label = await this.recorder.start({ deviceId: readPreference(MIC_KEY) || '' });
+      const label = await this.recorder.start({ deviceId: this.controls.preferredMicrophone() });
       this.view.setMicName(label || 'Microphone on');
-      this.player.setVolume(this.volume / 100);
     } catch (error) {
       this.teardownAudio();
       this.view.setState('idle');
@@ -118,49 +102,8 @@ class VoiceStage {
     }
     this.view.panel.dataset.used = 'true';
     this.setTextMode(false);
-    this.refreshMicrophones();
-    navigator.mediaDevices.addEventListener?.('devicechange', this.onDeviceChange);
+    this.controls.started();
     this.openSocket();
-  }
-
-  /** Mute: frames are still captured (so unmuting is instant) but none is sent. */
-  setMuted(muted) {
-    if (muted === this.muted) return;
-    if (muted) this.setTalking(false);
-    this.muted = muted;
-    this.view.setMuted(muted);
-    if (muted) this.latency.lineEnded();
-  }
-
-  setVolume(raw) {
-    this.volume = clampPercent(raw, this.volume);
-    writePreference(VOLUME_KEY, String(this.volume));
-    this.view.showVolume(this.volume);
-    if (this.player) this.player.setVolume(this.volume / 100);
-  }
-
-  async refreshMicrophones() {
-    if (!this.recorder) return;
-    try {
-      this.view.showMicrophones(await listMicrophones(), this.recorder.deviceId);
-    } catch {
-      // enumerateDevices can be blocked by a policy: the default microphone simply stays on.
-    }
-  }
-
-  /** Switch microphones without ending the scene: the socket, the player and the line go on. */
-  async chooseMicrophone(deviceId) {
-    if (!this.recorder || !deviceId || deviceId === this.recorder.deviceId) return;
-    try {
-      const label = await this.recorder.switchDevice(deviceId);
-      writePreference(MIC_KEY, this.recorder.deviceId || deviceId);
-      this.view.setMicName(label || 'Microphone on');
-      this.stats.micSwitches += 1;
-    } catch (error) {
-      const guidance = micGuidance(error instanceof MicError ? error : new MicError('failed', String(error.message || error)));
-      this.view.showNotice({ ...guidance, title: `${guidance.title} — still using the previous microphone` }, [], 'alert');
-    }
-    this.refreshMicrophones();
   }
 
   openSocket() {
@@ -180,7 +123,7 @@ class VoiceStage {
     this.stats.state = state;
     if (state === 'ended') return; // onClosed decides what the panel shows
     this.view.setState(state, { attempt, delayMs });
-    if (state === 'live') this.wakeLock.acquire();
+    if (state === 'live') this.controls.live();
     if (state === 'reconnecting' && previous !== 'reconnecting') {
       // The turn in flight died with the connection: cut its captions and its queued audio.
       if (this.player) this.player.interrupt();
@@ -255,10 +198,11 @@ class VoiceStage {
     this.stats.micRms = rms;
     this.stats.micFrames += 1;
     this.queueLevel(rms);
-    const open = !this.muted && (!this.pushToTalk || this.talking);
+    const { muted } = this.controls;
+    const open = !muted && (!this.pushToTalk || this.talking);
     this.latency.frame(rms, open);
     // Muted means nothing leaves the browser, not even silence.
-    if (!this.socket || this.muted) return;
+    if (!this.socket || muted) return;
     // Push-to-talk sends silence while the button is up, so the server's stream (and its own
     // end-of-speech detection) keeps going but hears nothing from the room.
     this.socket.sendAudio(open ? pcm : new ArrayBuffer(pcm.byteLength));
@@ -300,7 +244,7 @@ class VoiceStage {
 
   setTalking(talking) {
     const live = Boolean(this.socket && this.socket.state === 'live');
-    if (talking === this.talking || (talking && (!live || this.muted))) return;
+    if (talking === this.talking || (talking && (!live || this.controls.muted))) return;
     this.talking = talking;
     this.view.setTalking(talking);
     if (live) this.socket.sendJson({ type: talking ? 'activity_start' : 'activity_end' });
@@ -310,7 +254,7 @@ class VoiceStage {
   setPushToTalk(enabled) {
     if (!enabled) this.setTalking(false);
     this.pushToTalk = enabled;
-    writePreference(PTT_KEY, enabled ? '1' : '0');
+    writePreference(PREFERENCES.pushToTalk, enabled ? '1' : '0');
     this.view.setPushToTalk(enabled);
   }
 
@@ -406,9 +350,7 @@ class VoiceStage {
 
   teardownAudio() {
     this.setTalking(false);
-    this.wakeLock.release();
-    navigator.mediaDevices?.removeEventListener?.('devicechange', this.onDeviceChange);
-    this.setMuted(false);
+    this.controls.stopped();
     if (this.recorder) this.recorder.stop();
     if (this.player) {
       this.lastPlayerStats = { ...this.player.stats };
@@ -433,12 +375,7 @@ class VoiceStage {
       reconnects: socketStats.reconnects || 0,
       player: this.player ? { ...this.player.stats } : this.lastPlayerStats || null,
       latencies: { page: [...this.latency.page], server: [...this.latency.server] },
-      muted: this.muted,
-      volume: this.volume,
-      partnerGain: this.player && this.player.gain ? this.player.gain.gain.value : null,
-      micDeviceId: this.recorder ? this.recorder.deviceId : '',
-      micLabel: this.recorder ? this.recorder.label : '',
-      wakeLock: this.wakeLock.state,
+      ...this.controls.snapshot(),
     };
   }
 }

@@ -198,7 +198,14 @@ def migrated_db(tmp_path_factory: pytest.TempPathFactory, emulator) -> Path:
     return db
 
 
-def _stack(tmp: Path, template_db: Path, emulator, *, rollout_percent: int | None) -> Stack:
+def _stack(
+    tmp: Path,
+    template_db: Path,
+    emulator,
+    *,
+    rollout_percent: int | None,
+    extra_env: dict[str, str] | None = None,
+) -> Stack:
     db = tmp / "db.sqlite3"
     shutil.copyfile(template_db, db)
     env = base_env(
@@ -211,6 +218,7 @@ def _stack(tmp: Path, template_db: Path, emulator, *, rollout_percent: int | Non
         LOG_LEVEL="INFO",
         # Every test starts its own scene; the default cap of 3 open scenes would refuse the 4th.
         IMPROV_MAX_OPEN_SCENES="100",
+        **(extra_env or {}),
     )
     if rollout_percent is not None:
         subprocess.run(

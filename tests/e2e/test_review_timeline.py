@@ -90,11 +90,17 @@ def test_a_voice_scene_with_a_barge_in_is_drawn_from_its_saved_timings(voice_sta
         for row, turn in zip(rows, timed, strict=True):
             assert float(row["From (s)"]) == pytest.approx(turn["meta"]["started_at"] - origin, abs=0.06)
             assert float(row["To (s)"]) == pytest.approx(turn["meta"]["ended_at"] - origin, abs=0.06)
+        desktop_label = page.locator("svg.timeline .tl-label", has_text="Partner").bounding_box()
         shot(page, "review-voice-timeline")
 
-        page.set_viewport_size({"width": 390, "height": 844})  # a phone: the chart fits, no sideways scroll
+        page.set_viewport_size({"width": 390, "height": 844})  # a phone: the page never scrolls sideways
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
-        assert chart.bounding_box()["width"] <= 390
+        # ...and the chart's lettering keeps a legible scale (the chart scrolls inside its figure
+        # instead of being squeezed to a third of its width).
+        label = page.locator("svg.timeline .tl-label", has_text="Partner").bounding_box()
+        assert label["width"] >= 0.7 * desktop_label["width"], (label, desktop_label)
+        scroller = shape.get_by_role("group", name="Scene timeline")
+        assert scroller.get_attribute("tabindex") == "0"  # reachable by keyboard to scroll it
         shot(page, "review-voice-timeline-phone")
     finally:
         context.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.conftest import VOICE_USER, open_page, start_active_scene
+from tests.e2e.test_colour_schemes import CONTRAST
 from tests.e2e.test_voice_stage import SNAPSHOT, snapshot, start_voice, wait_state
 
 pytestmark = pytest.mark.e2e
@@ -46,6 +47,11 @@ def test_muting_stops_every_audio_frame_and_the_meter_and_state_say_muted(voice_
         assert meter.get_attribute("aria-valuetext") == "Muted"
         assert meter.get_attribute("aria-valuenow") == "0"
         assert page.locator("[data-level-muted]").inner_text().strip().lower() == "muted"
+        # The pressed toggle stays readable (its label on the red it turns), by night and by day.
+        for scheme in ("dark", "light"):
+            page.emulate_media(color_scheme=scheme)
+            ratio = page.evaluate(CONTRAST, [["mute", "[data-action=mute]", "color"]])["mute"]
+            assert ratio >= 4.5, (scheme, ratio)
 
         # 1.6 s more of captured audio (40 frames of 40 ms) while muted: not one frame sent.
         page.wait_for_function(f"({SNAPSHOT}).micFrames >= {muted['micFrames'] + 40}", timeout=20_000)
