@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # Tests use the local PostgreSQL when it answers, else SQLite.
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: run test setup migrate lint typecheck bench bench-smoke check-deploy deploy-dry-run loadtest clean
+.PHONY: run test setup migrate lint typecheck bench bench-smoke soak check-deploy deploy-dry-run loadtest clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,19 @@ bench: setup
 
 bench-smoke: setup
 	$(PY) -m bench.run --smoke
+
+## make soak: the long reliability runs, loopback only, each bounded and stopping by itself:
+## the fuzzers at FUZZ_SCALE x their in-suite budget, then SOAK_SESSIONS voice sessions for
+## SOAK_ROUNDS rounds of SOAK_ROUND_S seconds (bench/soak.py: RSS, fds, threads, records)
+FUZZ_SCALE ?= 10
+SOAK_SESSIONS ?= 200
+SOAK_ROUNDS ?= 3
+SOAK_ROUND_S ?= 60
+soak: setup
+	FUZZ_SCALE=$(FUZZ_SCALE) $(PY) -m pytest -q -p no:cacheprovider -o timeout=3600 \
+		audio/tests/test_fuzz_protocol.py audio/tests/test_fuzz_consumer.py ai4joy/tests/test_api_fuzz.py
+	$(PY) -m bench.soak --sessions $(SOAK_SESSIONS) --rounds $(SOAK_ROUNDS) --round-s $(SOAK_ROUND_S) \
+		--out var/soak/report.json
 
 check-deploy: setup
 	AI4JOY_ENV=production DJANGO_SECRET_KEY=$$($(PY) -c "import secrets;print(secrets.token_urlsafe(50))") \

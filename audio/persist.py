@@ -52,6 +52,7 @@ class TurnWriter:
         self._in_flight = 0
         self._delayed_since: float | None = None
         self._told = False
+        self._finishing = False
 
     @property
     def pending(self) -> int:
@@ -63,9 +64,17 @@ class TurnWriter:
 
     def finish(self, partial: CompletedTurn | None) -> None:
         """No more turns after `partial` (a turn cut short by the end of the session)."""
+        self._finishing = True
         if partial is not None:
-            self._queue.put_nowait((partial, {}))
-        self._queue.put_nowait(None)
+            try:
+                self._queue.put_nowait((partial, {}))
+            except asyncio.QueueFull:  # a long outage filled the queue: say so, never crash the close
+                log.error(
+                    "voice turn not queued: the queue is full",
+                    extra={"event": "voice_turns_lost", "session_id": self._session_id, "turns": 1},
+                )
+        if self._queue.empty():
+            self._queue.put_nowait(None)  # wakes run(); otherwise it stops after the last queued turn
 
     async def run(self) -> None:
         while (job := await self._queue.get()) is not None:
@@ -74,6 +83,8 @@ class TurnWriter:
                 await self._write(*job)
             finally:
                 self._in_flight = 0
+            if self._finishing and self._queue.empty():
+                return
 
     def log_lost(self) -> None:
         """Called when the session ends before everything could be written."""

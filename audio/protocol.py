@@ -386,6 +386,7 @@ ServerMessage = (
     | UsageMessage
     | RoomMessage
     | CoachMessage
+    | SavingMessage
     | WarningMessage
     | ErrorMessage
     | ReconnectMessage

@@ -7,6 +7,7 @@ database they prepared themselves (see `migrate_database`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -102,9 +103,15 @@ class ServerProcess:
         return self.process.wait(timeout=max(0.1, self.sigterm_at + within - time.monotonic()))
 
     def stop(self) -> None:
+        # The whole process group: SIGKILL to the supervisor alone would leave its server
+        # processes running as orphans (they were found piling up after test runs).
         if self.process.poll() is None:
-            self.process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(10)
+        else:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)  # children of an exited supervisor
 
 
 def start_server(env: dict[str, str], log_path: Path, *extra: str, timeout: float = 30) -> ServerProcess:
@@ -113,7 +120,8 @@ def start_server(env: dict[str, str], log_path: Path, *extra: str, timeout: floa
     env = {**env, "PORT": str(port), "HOST": "127.0.0.1"}
     with open(log_path, "ab") as out:
         process = subprocess.Popen([sys.executable, "-m", "ai4joy.serve", *extra], cwd=REPO_ROOT, env=env,
-                                   stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                   stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   start_new_session=True)  # its own group, so stop() can end it all
     server = ServerProcess(process=process, port=port, log_path=log_path, env=env)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -67,6 +67,12 @@ def server(tmp_path_factory, gemini_emulator):
     proc.stop()
 
 
+def _cookie(session: requests.Session, name: str) -> str:
+    value = session.cookies.get(name)
+    assert value, f"no {name} cookie"
+    return value
+
+
 def _form_token(page: str) -> str:
     match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
     assert match, "no CSRF token in the form"
@@ -95,16 +101,16 @@ def _browse(base: str, gemini: EmulatorControl) -> dict[str, set[str]]:
         },
     )
     assert made.status_code == 302, made.text[:500]
-    seen["session"].add(signup.cookies["sessionid"])
+    seen["session"].add(_cookie(signup, "sessionid"))
     signed_in = _post_form(http, f"{base}/accounts/login/", {"login": EMAIL, "password": PASSWORD})
     assert signed_in.status_code == 302, signed_in.text[:500]
-    seen["session"].add(http.cookies["sessionid"])
-    seen["player"] = {http.cookies["sessionid"]}
+    seen["session"].add(_cookie(http, "sessionid"))
+    seen["player"] = {_cookie(http, "sessionid")}
     google = _post_form(http, f"{base}/accounts/google/login/", {})
     assert google.status_code == 302 and "accounts.google.com" in google.headers["Location"]
     assert OAUTH_SECRET not in google.headers["Location"]
 
-    csrf = http.cookies["csrftoken"]
+    csrf = _cookie(http, "csrftoken")
     seen["csrf"].add(csrf)
     headers = {"X-CSRFToken": csrf, "Content-Type": "application/json"}
 
