@@ -18,6 +18,7 @@ from django.core.cache import caches
 # Imported here, not in a test: importing it runs django.setup(), whose logging config would
 # otherwise replace pytest's capture handlers mid-test.
 from ai4joy.asgi import application
+from ai4joy.tests.serving import ServerProcess, start_server
 from emulator.control import EmulatorControl
 from emulator.tts import synthesize
 from improv.store import get_store
@@ -175,3 +176,18 @@ async def open_voice() -> AsyncIterator[Any]:
             await comm.disconnect(timeout=3)
         except Exception:
             pass
+
+
+@pytest.fixture
+def app_servers(tmp_path):
+    """Start real `python -m ai4joy.serve` processes with the given env; all stopped afterwards."""
+    started: list[ServerProcess] = []
+
+    def start(env: dict[str, str]) -> ServerProcess:
+        server = start_server(env, tmp_path / f"server{len(started)}.log")
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

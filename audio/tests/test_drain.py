@@ -28,7 +28,6 @@ from ai4joy.tests.serving import (
     migrate_database,
     next_of_type,
     run_django,
-    start_server,
     until_closed,
 )
 from audio import drain
@@ -136,20 +135,6 @@ def app_env(tmp_path_factory, gemini_emulator) -> dict[str, str]:
     )
     migrate_database(env)
     return env
-
-
-@pytest.fixture
-def app_servers(tmp_path):
-    started: list[ServerProcess] = []
-
-    def start(env: dict[str, str]) -> ServerProcess:
-        server = start_server(env, tmp_path / f"server{len(started)}.log")
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
 
 
 def make_players(env: dict[str, str], n: int) -> list[dict]:

@@ -31,7 +31,6 @@ from ai4joy.tests.serving import (
     migrate_database,
     next_of_type,
     run_django,
-    start_server,
     until_closed,
 )
 from audio.protocol import CloseCode
@@ -131,20 +130,6 @@ def emulator_env(emulator) -> dict[str, str]:
     }
 
 
-@pytest.fixture
-def servers(tmp_path):
-    started: list[ServerProcess] = []
-
-    def start(env: dict[str, str]) -> ServerProcess:
-        server = start_server(env, tmp_path / f"server{len(started)}.log")
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
-
-
 async def typed_turn(ws, text: str, *, timeout: float = 30) -> dict:  # noqa: ASYNC109
     await ws.send(json.dumps({"type": "text", "text": text}))
     return await next_of_type(ws, "turn_complete", timeout=timeout)
@@ -200,7 +185,7 @@ print(json.dumps("ok"))
 
 
 async def test_redis_restart_mid_scene_sockets_carry_on_and_supersede_rollback_work_after(
-    db_env, servers, private_redis, gemini_emulator
+    db_env, app_servers, private_redis, gemini_emulator
 ):
     env = {
         **db_env,
@@ -210,7 +195,7 @@ async def test_redis_restart_mid_scene_sockets_carry_on_and_supersede_rollback_w
         "CACHE_PREFIX": f"f{uuid.uuid4().hex[:8]}",
     }
     alice, bob = make_players(env, 2)
-    server = servers(env)
+    server = app_servers(env)
     alice_ws, _ = await open_voice(server, alice)
     bob_ws, _ = await open_voice(server, bob)
     await typed_turn(alice_ws, "The lighthouse keeper lost the key")
@@ -254,12 +239,14 @@ print(json.dumps(get_store().scene_get({scene_id!r}).status))
 """
 
 
-async def test_upstream_killed_mid_scene_says_so_closes_4011_and_keeps_the_scene(db_env, servers, tmp_path):
+async def test_upstream_killed_mid_scene_says_so_closes_4011_and_keeps_the_scene(
+    db_env, app_servers, tmp_path
+):
     emulator = start_emulator(tmp_path / "emulator", seed=7, realtime_factor=4.0)
     try:
         env = {**db_env, **emulator_env(emulator), "SERVE_PROCESSES": "1"}
         [player] = make_players(env, 1)
-        server = servers(env)
+        server = app_servers(env)
         ws, _ = await open_voice(server, player)
         await typed_turn(ws, "The dragon wants a haircut")
         emulator.process.kill()  # Gemini Live gone: the socket drops, new connections are refused
@@ -286,7 +273,7 @@ async def test_upstream_killed_mid_scene_says_so_closes_4011_and_keeps_the_scene
 
 # --- a slow upstream: 2 s before every reply ------------------------------------------------------
 async def test_slow_upstream_shows_in_the_latency_readout_and_nothing_times_out(
-    db_env, servers, gemini_emulator, gemini
+    db_env, app_servers, gemini_emulator, gemini
 ):
     # Pings every 1 s: a reply that takes 2 s spans two of them, and the answered pings
     # must keep the socket open throughout.
@@ -297,7 +284,7 @@ async def test_slow_upstream_shows_in_the_latency_readout_and_nothing_times_out(
         "WEBSOCKET_PING_INTERVAL": "1",
     }
     [player] = make_players(env, 1)
-    server = servers(env)
+    server = app_servers(env)
     gemini.arm({"type": "latency", "scope": "live", "ms": 2000})
     ws, _ = await open_voice(server, player)
     inbox = Inbox(ws)
@@ -335,11 +322,11 @@ class DatabaseOutage:
 
 
 async def test_database_outage_mid_scene_queues_turns_and_writes_them_all_when_back(
-    db_env, servers, gemini_emulator
+    db_env, app_servers, gemini_emulator
 ):
     env = {**db_env, **emulator_env(gemini_emulator), "SERVE_PROCESSES": "1", "VOICE_SAVE_NOTICE_S": "2"}
     [player] = make_players(env, 1)
-    server = servers(env)
+    server = app_servers(env)
     outage = DatabaseOutage(env["DATABASE_URL"])
     ws, _ = await open_voice(server, player)
     inbox = Inbox(ws)

@@ -15,7 +15,7 @@ from websockets.exceptions import ConnectionClosed
 from ai4joy.serve import MAX_MESSAGE_BYTES
 from ai4joy.tests.serving import next_of_type, until_closed
 from audio.protocol import MAX_FRAME_BYTES, CloseCode
-from audio.tests.test_drain import app_env, app_servers, make_players, open_voice, stored  # noqa: F401
+from audio.tests.test_drain import app_env, make_players, open_voice, stored  # noqa: F401
 
 pytestmark = pytest.mark.slow
 
