@@ -1,7 +1,8 @@
 """The relay's downlink: Live -> browser, one connection after another.
 
-Receives forever (`session.receive()` ends at every turn_complete), forwards 24 kHz audio,
-transcripts and interruptions, and closes each turn: final transcripts, `turn_complete`,
+Receives forever (audio/wire.py: model audio as PCM chunks, any other message as the SDK's
+LiveServerMessage), forwards 24 kHz audio, transcripts and interruptions, and closes each
+turn: final transcripts, `turn_complete`,
 `usage`, then hands the finished turn to the relay for saving. Owns the session totals sent
 in `usage`. When a connection ends it asks the upstream for the next one (resumed with the
 newest handle); a turn the lost connection heard but never answered goes back to the uplink.
@@ -10,7 +11,6 @@ Raises UpstreamLost when the conversation cannot go on.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -24,6 +24,7 @@ from audio.metrics import VoiceObserver
 from audio.turns import CompletedTurn, SessionTally
 from audio.uplink import Uplink
 from audio.upstream import Upstream, UpstreamLost
+from audio.wire import AudioChunks, LiveWire
 
 TurnSink = Callable[[CompletedTurn, dict[str, int]], Awaitable[None]]
 
@@ -90,16 +91,16 @@ class Downlink:
                     unanswered = self._tally.user_text.strip() or self._tally.typed_text
             await upstream.drop()
 
-    async def _pump(self, session: Any) -> None:
+    async def _pump(self, session: LiveWire) -> None:
         upstream = self._upstream
-        while True:  # receive() ends at every turn_complete
-            async with contextlib.aclosing(session.receive()) as messages:
-                async for msg in messages:
-                    await self._on_message(msg)
-                    if upstream.go_away and not self._turn_open():
-                        return  # between turns: move to a new connection now
-            if upstream.go_away:
-                return
+        while True:
+            msg = await session.recv()
+            if type(msg) is tuple:  # model audio and nothing else: the hot path
+                await self._on_audio(msg)
+            else:
+                await self._on_message(msg)
+            if upstream.go_away and not self._turn_open():
+                return  # between turns: move to a new connection now
 
     def _turn_open(self) -> bool:
         # A turn is open from the user's first heard or typed word until its turn_complete: the
@@ -123,19 +124,25 @@ class Downlink:
             tally.user_text += sc.input_transcription.text
             await browser.send_json(protocol.transcript("user", tally.user_text.strip(), final=False))
         if sc.model_turn is not None and sc.model_turn.parts:
-            for part in sc.model_turn.parts:
-                blob = part.inline_data
-                if blob is not None and blob.data:
-                    first = tally.first_audio_at is None
-                    tally.partner_audio(len(blob.data), now)
-                    await browser.send_bytes(blob.data)
-                    if first:  # telemetry: what the relay added to the turn's first audio
-                        tally.relay_ms = (time.monotonic() - now) * 1000
+            blobs = (part.inline_data for part in sc.model_turn.parts)
+            await self._on_audio(tuple(blob.data for blob in blobs if blob and blob.data), now)
         if sc.output_transcription is not None and sc.output_transcription.text:
             tally.partner_text += sc.output_transcription.text
             await browser.send_json(protocol.transcript("partner", tally.partner_text.strip(), final=False))
         if sc.turn_complete:
             await self._turn_complete()
+
+    async def _on_audio(self, chunks: AudioChunks, now: float | None = None) -> None:
+        tally, browser = self._tally, self._browser
+        now = time.monotonic() if now is None else now
+        for pcm in chunks:
+            if not pcm:
+                continue
+            first = tally.first_audio_at is None
+            tally.partner_audio(len(pcm), now)
+            await browser.send_bytes(pcm)
+            if first:  # telemetry: what the relay added to the turn's first audio
+                tally.relay_ms = (time.monotonic() - now) * 1000
 
     async def _turn_complete(self) -> None:
         browser = self._browser

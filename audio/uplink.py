@@ -15,7 +15,7 @@ import contextlib
 import math
 import time
 from operator import mul
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from google.genai import types
 
@@ -24,6 +24,7 @@ from audio.turns import SessionTally
 
 if TYPE_CHECKING:  # only the type: the uplink needs no SDK or Django to load
     from audio.upstream import Upstream
+    from audio.wire import LiveWire
 
 # Each upstream message costs the SDK a pydantic model, JSON, base64 and a TLS write, so the sender
 # waits for 100 ms of audio (10 messages a second, not 25): at most 100 ms more before the service
@@ -112,9 +113,9 @@ class Uplink:
             except Exception:  # the downlink sees the same failure and reconnects
                 await upstream.replaced(session)
 
-    async def _send_audio(self, session: Any) -> None:
+    async def _send_audio(self, session: LiveWire) -> None:
         chunk = bytes(self._buf[:BATCH_MAX])
         del self._buf[: len(chunk)]
         if level(chunk) >= SPEECH_RMS:
             self._tally.voiced(time.monotonic())
-        await session.send_realtime_input(audio=types.Blob(data=chunk, mime_type=protocol.IN_MIME))
+        await session.send_audio(chunk)

@@ -17,6 +17,7 @@ from typing import Any
 
 from audio.live import FATAL, QUOTA, Failure, LiveConnection, classify
 from audio.metrics import VoiceObserver
+from audio.wire import LiveWire
 
 log = logging.getLogger("audio.relay")
 CONNECT_TIMEOUT_S = 10.0
@@ -53,24 +54,25 @@ class Upstream:
         self.handle = resume_handle
         self.resumed = resume_handle is not None  # this socket continues an earlier conversation
         self.go_away = False
-        self._session: Any = None
+        self._session: LiveWire | None = None
         self._ready = asyncio.Event()
         self._changed = asyncio.Event()
 
     # --- for the uplink ------------------------------------------------------------------------
-    async def session(self) -> Any:
+    async def session(self) -> LiveWire:
         """The connected session, once there is one."""
-        await self._ready.wait()
+        while self._session is None:
+            await self._ready.wait()
         return self._session
 
-    async def replaced(self, session: Any) -> None:
+    async def replaced(self, session: LiveWire) -> None:
         """Return once `session` is no longer the current one (a send on it failed)."""
         while self._session is session:
             self._changed.clear()
             await self._changed.wait()
 
     # --- for the downlink ----------------------------------------------------------------------
-    async def connect(self, why: str) -> Any:
+    async def connect(self, why: str) -> LiveWire:
         """A new connection (resumed with the newest handle); raises UpstreamLost."""
         for attempt, backoff in enumerate(RETRY_BACKOFF_S):
             try:
@@ -85,7 +87,7 @@ class Upstream:
                     continue
                 await asyncio.sleep(backoff * (0.8 + 0.4 * random.random()))
                 continue
-            self._session = session
+            self._session = wire = LiveWire(session)
             self._changed.set()
             self.go_away = False
             self._ready.set()
@@ -100,7 +102,7 @@ class Upstream:
                         "session_id": self._session_id,
                     },
                 )
-            return session
+            return wire
         raise UpstreamLost(Failure(RETRIES, RETRIES))
 
     def failure(self, exc: BaseException) -> Failure:
