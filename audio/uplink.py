@@ -54,18 +54,25 @@ class Uplink:
         self._tally = tally
         self._push_to_talk = push_to_talk
         self._buf = bytearray()
+        # Stream positions: bytes ever fed, and ever taken off the buffer's front (sent or dropped).
+        # A control message carries the fed position it arrived at, so the audio before it goes
+        # upstream before it, and the audio after it after it, however the tasks interleave.
+        self._fed = 0
+        self._taken = 0
         self._wake = asyncio.Event()
-        self._control: collections.deque[tuple[str, str]] = collections.deque(maxlen=64)
+        self._control: collections.deque[tuple[str, str, int]] = collections.deque(maxlen=64)
 
     # --- called by the consumer, per frame ------------------------------------------------------
     def feed_audio(self, pcm: bytes) -> None:
         buf = self._buf
         buf += pcm
+        self._fed += len(pcm)
         self._tally.bytes_in += len(pcm)
         over = len(buf) - HOLD_BYTES
         if over > 0:
             over += over & 1  # keep whole samples
             del buf[:over]
+            self._taken += over
             self._tally.dropped_bytes += over
         if len(buf) >= BATCH_MIN:
             self._wake.set()
@@ -78,14 +85,14 @@ class Uplink:
             self._tally.typed(text, now)
         if kind != "text" and not self._push_to_talk:
             return  # with voice detection on, the service finds turns itself (and refuses these)
-        self._control.append((kind, text))
+        self._control.append((kind, text, self._fed))
         self._wake.set()
 
     def requeue_unanswered(self, text: str) -> None:
         """A lost connection heard the user's turn but never answered it: ask again first (as
         text: the audio is gone), so the turn is answered and saved once, not lost."""
-        if text and not any(kind == "text" for kind, _ in self._control):
-            self._control.appendleft(("text", text))
+        if text and not any(kind == "text" for kind, _, _ in self._control):
+            self._control.appendleft(("text", text, self._taken))  # before any audio still held
             self._wake.set()
 
     # --- the sender task ------------------------------------------------------------------------
@@ -94,14 +101,16 @@ class Uplink:
         while True:
             if not self._control and len(buf) < BATCH_MIN:
                 self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), FLUSH_TAIL_S if buf else None)
+                with contextlib.suppress(TimeoutError):  # asyncio.timeout makes no task (wait_for does)
+                    async with asyncio.timeout(FLUSH_TAIL_S if buf else None):
+                        await self._wake.wait()
             session = await upstream.session()
             try:
                 if self._control:
-                    while buf:
-                        await self._send_audio(session)
-                    kind, text = self._control.popleft()
+                    kind, text, at = self._control[0]
+                    while self._taken < at and buf:  # the audio that came before it
+                        await self._send_audio(session, at - self._taken)
+                    self._control.popleft()
                     if kind == "text":
                         await session.send_realtime_input(text=text)
                     elif kind == "activity_start":
@@ -113,9 +122,10 @@ class Uplink:
             except Exception:  # the downlink sees the same failure and reconnects
                 await upstream.replaced(session)
 
-    async def _send_audio(self, session: LiveWire) -> None:
-        chunk = bytes(self._buf[:BATCH_MAX])
+    async def _send_audio(self, session: LiveWire, limit: int = BATCH_MAX) -> None:
+        chunk = bytes(self._buf[: min(BATCH_MAX, limit)])
         del self._buf[: len(chunk)]
+        self._taken += len(chunk)
         if level(chunk) >= SPEECH_RMS:
             self._tally.voiced(time.monotonic())
         await session.send_audio(chunk)

@@ -1,14 +1,17 @@
-"""The uplink's loudness gate, without audioop (removed from the standard library in Python 3.13)."""
+"""The uplink: its loudness gate, without audioop (removed from the standard library in Python
+3.13), and the order in which audio and control messages go upstream."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import subprocess
 import sys
 from array import array
 from pathlib import Path
 
-from audio.uplink import SPEECH_RMS, level
+from audio.turns import SessionTally
+from audio.uplink import BATCH_MAX, SPEECH_RMS, Uplink, level
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -50,3 +53,70 @@ def test_the_relay_imports_and_measures_without_audioop():
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "1000"
+
+
+class RecordingSession:
+    """What the uplink sends upstream, in order (LiveWire's two send methods)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes]] = []  # (kind, PCM or the typed text's bytes)
+
+    async def send_audio(self, pcm: bytes) -> None:
+        self.sent.append(("audio", pcm))
+
+    async def send_realtime_input(self, **kwargs: object) -> None:
+        ((key, value),) = kwargs.items()
+        self.sent.append((key, str(value).encode() if key == "text" else b""))
+
+
+class OneSession:
+    def __init__(self, session: RecordingSession) -> None:
+        self._session = session
+
+    async def session(self) -> RecordingSession:
+        return self._session
+
+    async def replaced(self, session: RecordingSession) -> None:
+        raise AssertionError("no send fails here")
+
+
+async def _drain(uplink: Uplink, session: RecordingSession, until: int) -> None:
+    task = asyncio.create_task(uplink.run(OneSession(session)))  # type: ignore[arg-type]
+    for _ in range(200):
+        await asyncio.sleep(0.01)
+        if len(session.sent) >= until:
+            break
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_push_to_talk_marks_keep_their_place_in_the_audio():
+    # Everything arrives before the sender runs once (one TCP read's worth of frames): the
+    # audio spoken between the marks must still go between them, or the service ignores it.
+    uplink = Uplink(tally=SessionTally(), push_to_talk=True)
+    before, during, after = b"\x01\x00" * 800, b"\x02\x00" * 4000, b"\x03\x00" * 800
+    uplink.feed_audio(before)
+    uplink.control("activity_start")
+    for i in range(0, len(during), 1280):
+        uplink.feed_audio(during[i : i + 1280])
+    uplink.control("activity_end")
+    uplink.feed_audio(after)
+    session = RecordingSession()
+    await _drain(uplink, session, until=7)
+    kinds = [kind for kind, _ in session.sent]
+    start, end = kinds.index("activity_start"), kinds.index("activity_end")
+    audio = [(i, pcm) for i, (kind, pcm) in enumerate(session.sent) if kind == "audio"]
+    assert b"".join(pcm for i, pcm in audio if i < start) == before
+    assert b"".join(pcm for i, pcm in audio if start < i < end) == during
+    assert b"".join(pcm for i, pcm in audio if i > end) == after
+    assert all(len(pcm) <= BATCH_MAX for _, pcm in audio)
+
+
+async def test_a_requeued_turn_goes_before_the_audio_still_held():
+    uplink = Uplink(tally=SessionTally(), push_to_talk=False)
+    uplink.feed_audio(b"\x05\x00" * 2000)
+    uplink.requeue_unanswered("the turn the lost connection heard")
+    session = RecordingSession()
+    await _drain(uplink, session, until=3)
+    assert session.sent[0] == ("text", b"the turn the lost connection heard")
+    assert b"".join(pcm for kind, pcm in session.sent[1:] if kind == "audio") == b"\x05\x00" * 2000
