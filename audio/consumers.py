@@ -218,6 +218,10 @@ class AudioConsumer(AsyncWebsocketConsumer):
         await self.send(bytes_data=data)
 
 
+PUMP_STOP_S = 0.5
+_stopping_pumps: set[asyncio.Future[None]] = set()
+
+
 async def dispatch_in_order(
     sources: Sequence[Callable[[], Awaitable[dict[str, Any]]]],
     dispatch: Callable[[dict[str, Any]], Awaitable[None]],
@@ -245,7 +249,14 @@ async def dispatch_in_order(
     finally:
         for task in pumps:
             task.cancel()
-        await asyncio.gather(*pumps, return_exceptions=True)
+        # A cancelled channels_redis receive that holds its process-wide receive lock stays in its
+        # blocking Redis read until that times out (BZPOPMIN, 5 s), so waiting for it here kept a
+        # closed socket's consumer alive that long (and a drain waiting on it). It ends by itself;
+        # it is only kept referenced until then.
+        _, late = await asyncio.wait(pumps, timeout=PUMP_STOP_S)
+        for task in late:
+            _stopping_pumps.add(task)
+            task.add_done_callback(_stopping_pumps.discard)
 
 
 def _query(scope: dict[str, Any], name: str) -> str:

@@ -198,12 +198,10 @@ async def test_sigterm_drains_real_voice_sockets_and_another_process_resumes_the
         assert seen["reconnect"]["resume_token"] and seen["reconnect"]["retry_after_ms"] > 0
         assert seen["code"] == CloseCode.SERVER_RESTART
         assert seen["reason"] == "server_restart", "the close reason must reach the browser"
-    # Inside Cloud Run's grace. Not DRAIN_TIMEOUT itself: with several sockets per process on Redis
-    # the drain may end with its final cancel (see ai4joy/tests/test_serve.py), just past it.
     assert server.wait_exit(within=CLOUD_RUN_GRACE_S) == 0
-    assert len(server.events("server_drain_finished")) == processes
-    if processes == 1:  # see ai4joy/tests/test_serve.py on channels_redis and "cancelled"
-        assert server.events("server_drain_finished")[0]["cancelled"] == 0
+    # Every consumer finished by itself: none was left for the drain's final cancel (a plain
+    # Channels consumer on Redis can be, ai4joy/tests/test_serve.py; audio.consumers.dispatch_in_order).
+    assert [f["cancelled"] for f in server.events("server_drain_finished")] == [0] * processes
     deaf_ws.transport.abort()
 
     records = stored(env, [p["scene_id"] for p in (talker, quiet, deaf)])
@@ -223,6 +221,7 @@ async def test_sigterm_drains_real_voice_sockets_and_another_process_resumes_the
     assert (await until_closed(ws, time.monotonic(), timeout=5))["code"] == CloseCode.NORMAL
     successor.sigterm()
     assert successor.wait_exit(within=8) == 0
+    assert [f["cancelled"] for f in successor.events("server_drain_finished")] == [0] * processes
 
 
 @pytest.mark.slow
