@@ -1,9 +1,11 @@
 """`python -m bench.soak` (part of `make soak`): many voice sessions, round after round, then idle;
 does the server give back what it took?
 
-    python -m bench.soak [--sessions 200] [--rounds 3] [--round-s 60] [--out var/soak/report.json]
+    python -m bench.soak [--sessions 200] [--rounds 3] [--round-s 60] [--processes 1]
+                         [--out var/soak/report.json]
 
-One app process (`python -m ai4joy.serve`, SERVE_PROCESSES=1, in-memory channel layer, SQLite)
+The app (`python -m ai4joy.serve`; one process with the in-memory channel layer, or with
+--processes N that many on one port sharing Redis; SQLite in WAL, or BENCH_DATABASE_URL)
 against the stamped emulator, loopback only. Round 1 warms it up (imports, caches, allocator
 arenas); after it and after every later round the server idles a few seconds and the soak reads,
 from /proc, its resident memory, open file descriptors and threads. Every session of every round
@@ -93,8 +95,9 @@ def run_round(
 
 
 def soak(args: argparse.Namespace) -> dict[str, Any]:
-    bench = Bench(argparse.Namespace(barge_share=args.barge_share, no_redis=True))
-    bench.redis = False  # one process: the in-memory layer, nothing shared with other runs
+    bench = Bench(argparse.Namespace(barge_share=args.barge_share, no_redis=args.processes == 1))
+    if args.processes > 1 and not bench.redis:
+        raise SystemExit("--processes > 1 needs Redis at 127.0.0.1:6379")
     started = time.monotonic()
     rounds: list[dict[str, Any]] = []
     server = None
@@ -102,7 +105,7 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
         bench.start_emulator()
         seeds = bench.seed(args.sessions)
         port = free_port()
-        server = bench.start_server("app", 1, port, bench.work / "soak-server.log")
+        server = bench.start_server("app", args.processes, port, bench.work / "soak-server.log")
         for n in range(1, args.rounds + 1):
             result = run_round(bench, port, seeds, args.sessions, args.round_s, f"soak-{n}")
             time.sleep(IDLE_S)  # everyone gone: let closes and saves finish
@@ -130,7 +133,8 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
     }
     return {
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "sessions": args.sessions, "rounds": args.rounds, "round_s": args.round_s,
+        "sessions": args.sessions, "processes": args.processes,
+        "rounds": args.rounds, "round_s": args.round_s,
         "voice_session_seconds": args.sessions * args.rounds * args.round_s,
         "rss_drift_pct": round(100 * drift, 2), "records_active": records_active,
         "load_average": [round(x, 2) for x in os.getloadavg()],
@@ -145,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="the first is the warm-up")
     parser.add_argument("--round-s", type=float, default=60.0, help="seconds of talk per round")
     parser.add_argument("--barge-share", type=float, default=0.2)
+    parser.add_argument("--processes", type=int, default=1, help="server processes on one port (>1: Redis)")
     parser.add_argument("--out", type=Path, default=REPO / "var" / "soak" / "report.json")
     args = parser.parse_args(argv)
     if args.rounds < 2:
