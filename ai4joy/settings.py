@@ -99,6 +99,17 @@ TEMPLATES = [
 # --- Data -----------------------------------------------------------------------------
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=0))
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The local default and the benchmark's: WAL, so readers and the one writer never block each
+    # other (page loads, the voice path, several serve processes), and synchronous=NORMAL, so a
+    # commit appends to the WAL without an fsync (the WAL is synced at checkpoints: a power cut
+    # may lose the newest commits, never the file). This halves a voice turn's CPU on SQLite
+    # (bench/turn_write_bench.py). IMMEDIATE takes the write lock at BEGIN, so a transaction that
+    # reads before it writes waits on the busy timeout instead of failing "database is locked".
+    # A `?init_command=...&transaction_mode=...` on DATABASE_URL overrides these.
+    _sqlite = DATABASES["default"].setdefault("OPTIONS", {})
+    _sqlite.setdefault("init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL")
+    _sqlite.setdefault("transaction_mode", "IMMEDIATE")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
