@@ -17,7 +17,9 @@ created and dropped here; no other database is touched. Each backend runs in a c
   emulator, a real process) and `audio.services.audio_session_flush`, through `store_call`. Its
   CPU includes the SDK's model call; `sync` isolates the database work.
 
-Per turn it reports CPU (time.process_time of the child, all its threads), wall time, queries
+Per turn it reports CPU (time.process_time of the child, all its threads), the CPU of the thread
+the store's calls run on (in `relay`, asgiref's one sync thread, which every voice session's
+database work queues on; in `sync`, all of it), wall time, queries
 (django.test.utils.CaptureQueriesContext, on the thread that runs them), commits (explicit ones,
 counted on BaseDatabaseWrapper.commit, plus writes made in autocommit) and connections opened
 (the connection_created signal). Postgres' CONN_HEALTH_CHECKS probe (a SELECT 1 that bypasses
@@ -100,13 +102,14 @@ def _child(db_url: str, args: argparse.Namespace, emulator: dict[str, str]) -> d
 
 
 def _table(rows: list[dict[str, Any]]) -> str:
-    head = ("backend", "mode", "turns", "cpu_ms/turn", "wall_ms/turn", "queries/turn", "commits/turn",
-            "connects/turn", "queries by kind (per turn)")
+    head = ("backend", "mode", "turns", "cpu_ms/turn", "store_thread_cpu_ms/turn", "wall_ms/turn",
+            "queries/turn", "commits/turn", "connects/turn", "queries by kind (per turn)")
     lines = [" | ".join(head)]
     for r in rows:
         kinds = ", ".join(f"{k} {v:.2f}" for k, v in sorted(r["kinds_per_turn"].items()))
         lines.append(" | ".join(str(x) for x in (
-            r["backend"], r["mode"], r["turns"], f"{r['cpu_ms']:.3f}", f"{r['wall_ms']:.3f}",
+            r["backend"], r["mode"], r["turns"], f"{r['cpu_ms']:.3f}", f"{r['store_thread_cpu_ms']:.3f}",
+            f"{r['wall_ms']:.3f}",
             f"{r['queries']:.2f}", f"{r['commits']:.2f}", f"{r['connects']:.2f}", kinds,
         )))
     return "\n".join(lines)
@@ -359,23 +362,26 @@ def _measure(mode: str, user_id: int, scenes: list[tuple[str, str]], per_scene: 
             _sync_scene(user_id, scene_id, session_id, per_scene, k * per_scene)
         sql = queries.stop()
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        store_cpu = cpu  # all of it ran on this thread
         commits1, connects1 = TALLY.snapshot()
         messages = 0
     else:
 
-        async def run() -> tuple[float, float, list[str], int, int, int]:
+        async def run() -> tuple[float, float, float, list[str], int, int, int]:
             await store_call(queries.start)()  # the thread store_call runs on: where the queries are
             c0, k0 = TALLY.snapshot()
+            thread0 = await store_call(time.thread_time)()
             cpu0, wall0 = time.process_time(), time.perf_counter()
             sent = 0
             for k, (scene_id, session_id) in enumerate(scenes):
                 sent += await _relay_scene(user_id, scene_id, session_id, per_scene, k * per_scene)
             cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+            thread = await store_call(time.thread_time)() - thread0
             c1, k1 = TALLY.snapshot()
             sql = await store_call(queries.stop)()
-            return cpu, wall, sql, c1 - c0, k1 - k0, sent
+            return cpu, wall, thread, sql, c1 - c0, k1 - k0, sent
 
-        cpu, wall, sql, commits, connects, messages = asyncio.run(run())
+        cpu, wall, store_cpu, sql, commits, connects, messages = asyncio.run(run())
         commits0, connects0, commits1, connects1 = 0, 0, commits, connects
     kinds = Counter(_kind(s) for s in sql)
     return {
@@ -383,6 +389,7 @@ def _measure(mode: str, user_id: int, scenes: list[tuple[str, str]], per_scene: 
         "turns": n,
         "cpu_ms": cpu * 1000 / n,
         "wall_ms": wall * 1000 / n,
+        "store_thread_cpu_ms": store_cpu * 1000 / n,
         "queries": len(sql) / n,
         "commits": (commits1 - commits0) / n,
         "connects": (connects1 - connects0) / n,
