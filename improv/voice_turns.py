@@ -63,7 +63,7 @@ class _Prepared:
     scene: SceneRecord  # after the user's line was saved
 
 
-_Request = tuple[str, list[tuple[str, str]], type["ai.RoomOnly"]]
+_Request = tuple[str, list[tuple[str, str]], type[ai.RoomOnly]]  # system, messages, schema
 
 
 def _exchange(
