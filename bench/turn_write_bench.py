@@ -33,6 +33,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -159,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if emulator is not None:
             emulator.stop()
+        shutil.rmtree(work, ignore_errors=True)
     print(_table(rows))
     if args.show_sql:
         for backend, sample in samples.items():
