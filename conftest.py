@@ -46,6 +46,19 @@ def gemini(gemini_emulator: EmulatorProcess) -> Iterator[EmulatorControl]:
     control.clear()
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's test database; before it is dropped, the connection the voice path keeps
+    on asgiref's sync thread is closed (Postgres refuses to drop a database with a client)."""
+    yield
+    import asyncio
+
+    from improv.store import store_connections_close
+
+    with django_db_blocker.unblock():
+        asyncio.run(store_connections_close())
+
+
 @pytest.fixture
 def make_user(db):
     def make(email: str | None = None, password: str = "correct-horse-battery", **extra):

@@ -98,7 +98,24 @@ TEMPLATES = [
 
 # --- Data -----------------------------------------------------------------------------
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+# A connection per request (HTTP under ASGI runs each request on a thread of its own: a persistent
+# connection there would never be reused). The voice path keeps its one connection for
+# VOICE_DB_CONN_MAX_AGE seconds instead (improv/store/__init__.py, store_call), health-checked
+# before each call's first query, so a connection the database dropped is replaced.
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=0))
+DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", env.bool("DB_CONN_HEALTH_CHECKS", default=True))
+VOICE_DB_CONN_MAX_AGE = env.float("VOICE_DB_CONN_MAX_AGE", default=300.0)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The local default and the benchmark's: WAL, so readers and the one writer never block each
+    # other (page loads, the voice path, several serve processes), and synchronous=NORMAL, so a
+    # commit appends to the WAL without an fsync (the WAL is synced at checkpoints: a power cut
+    # may lose the newest commits, never the file). This halves a voice turn's CPU on SQLite
+    # (bench/turn_write_bench.py). IMMEDIATE takes the write lock at BEGIN, so a transaction that
+    # reads before it writes waits on the busy timeout instead of failing "database is locked".
+    # A `?init_command=...&transaction_mode=...` on DATABASE_URL overrides these.
+    _sqlite = DATABASES["default"].setdefault("OPTIONS", {})
+    _sqlite.setdefault("init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL")
+    _sqlite.setdefault("transaction_mode", "IMMEDIATE")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from improv import ai, lifecycle, prompts
 from improv.models import Game, Principle
-from improv.store import SceneRecord, TurnRecord, get_store
+from improv.store import NewTurn, SceneRecord, TurnRecord, get_store
 from improv.timeline import Facts, facts_for_coach
 
 
@@ -113,33 +113,29 @@ def turn_finish(
         "mood": str(room["mood"])[:40],
         "turn": n,
     }
-    partner = store.turn_append(
-        scene.id,
-        speaker="partner",
-        text=partner_text,
-        mode=mode,
-        meta={**meta, "turn": n, "phase": phase, "room": room},
-    )
+    lines = [NewTurn("partner", partner_text, mode, {**meta, "turn": n, "phase": phase, "room": room})]
     notes: list[dict[str, Any]] = []
     if coach:
-        store.turn_append(
-            scene.id,
-            speaker="coach",
-            text=coach["text"],
-            meta={"turn": n, "principle": coach["principle"], "kind": "note"},
+        lines.append(
+            NewTurn("coach", coach["text"], meta={"turn": n, "principle": coach["principle"], "kind": "note"})
         )
         notes.append({"turn": n, **coach})
     complete = lifecycle.scene_is_complete(n)
     status = lifecycle.SCENE_COMPLETE if complete else scene.status
     if complete:
-        store.turn_append(scene.id, speaker="mc", text=prompts.mc_scene_over())
+        lines.append(NewTurn("mc", prompts.mc_scene_over()))
     history = [*scene.state.get("room_history", []), room][-ROOM_HISTORY_MAX:]
-    store.scene_update(
+    # The answer, its coach note, the MC's curtain and the scene's new state: one atomic write.
+    written = store.turns_append(
         scene.id,
-        status=status,
-        mode=mode,
-        state={**scene.state, "phase": phase, "room": room, "room_history": history},
+        lines,
+        scene_fields={
+            "status": status,
+            "mode": mode,
+            "state": {**scene.state, "phase": phase, "room": room, "room_history": history},
+        },
     )
+    partner = written.turns[0]
     return TurnOutcome(
         scene_id=scene.id,
         turn_number=n,

@@ -30,7 +30,7 @@ from typing import Any
 from improv import ai, lifecycle, prompts, room_rules
 from improv.errors import GeminiUnavailable, SceneMissing
 from improv.play import TurnOutcome, coach_dict, principle_slugs, principles_all, turn_finish
-from improv.store import SceneRecord, TurnRecord, get_store, store_call
+from improv.store import NewTurn, SceneRecord, get_store, store_call
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,9 @@ class _Exchange:
 @dataclass(frozen=True)
 class _Prepared:
     scene: SceneRecord  # after the user's line was saved
-    turns: list[TurnRecord]
+
+
+_Request = tuple[str, list[tuple[str, str]], type[ai.RoomOnly]]  # system, messages, schema
 
 
 def _exchange(
@@ -129,10 +131,10 @@ def _save_lines(scene_id: str, user_id: int | None, said: _Exchange) -> _Prepare
             room=scene.state.get("room"),
             partner=partner,
         )
-    store.turn_append(scene.id, speaker="user", text=said.user_text, mode="voice", meta=said.user_meta)
-    # The partner's line is saved by turn_finish, with the turn, phase and room it belongs to.
-    scene = store.scene_get(scene.id)
-    return _Prepared(scene, store.turns_list(scene.id))
+    # The partner's line is saved by turn_finish, with the turn, phase and room it belongs to. The
+    # write returns the scene as it is now (its turn_count counts this line): no second read.
+    written = store.turns_append(scene.id, [NewTurn("user", said.user_text, "voice", said.user_meta)])
+    return _Prepared(written.scene)
 
 
 def _rules(prep: _Prepared, said: _Exchange) -> tuple[dict, dict | None]:
@@ -145,12 +147,13 @@ def _rules(prep: _Prepared, said: _Exchange) -> tuple[dict, dict | None]:
     )
     coach = None
     if lifecycle.coach_note_due(scene.turn_count):
-        lines = [t.text for t in prep.turns if t.speaker == "user"]
+        # Only a coach note reads the scene's lines: the rules weigh all the player's lines so far.
+        lines = [t.text for t in get_store().turns_list(scene.id) if t.speaker == "user"]
         coach = room_rules.coach_pick(principles_all(), turn_number=scene.turn_count, user_lines=lines)
     return room, coach
 
 
-def _request(scene: SceneRecord, said: _Exchange) -> tuple[str, list[tuple[str, str]], type[ai.RoomOnly]]:
+def _request(scene: SceneRecord, said: _Exchange) -> _Request:
     n = scene.turn_count
     system = prompts.room_system_instruction(suggestion=scene.suggestion, phase=lifecycle.partner_phase(n))
     schema: type[ai.RoomOnly] = ai.RoomOnly
@@ -170,6 +173,22 @@ def _finish(prep: _Prepared, said: _Exchange, room: dict, coach: dict | None, so
         coach=coach,
         meta={**said.partner_meta, "room_source": source},
     )
+
+
+def _finish_by_rules(prep: _Prepared, said: _Exchange) -> TurnOutcome:
+    room, coach = _rules(prep, said)
+    return _finish(prep, said, room, coach, "rules")
+
+
+def _save_and_ask(
+    scene_id: str, user_id: int | None, said: _Exchange
+) -> tuple[_Prepared, _Request] | TurnOutcome:
+    """The lines saved and the model's request made, in one crossing onto the store's thread (the
+    request reads the principles when a coach note is due)."""
+    prep = _save_lines(scene_id, user_id, said)
+    if isinstance(prep, TurnOutcome):
+        return prep
+    return prep, _request(prep.scene, said)
 
 
 def voice_turn_record(
@@ -196,8 +215,7 @@ def voice_turn_record(
     prep = _save_lines(scene_id, user_id, said)
     if isinstance(prep, TurnOutcome):
         return prep
-    room, coach = _rules(prep, said)
-    return _finish(prep, said, room, coach, "rules")
+    return _finish_by_rules(prep, said)
 
 
 async def avoice_turn_record(
@@ -221,15 +239,16 @@ async def avoice_turn_record(
         latency_ms=latency_ms,
         interrupted=interrupted,
     )
-    prep = await store_call(_save_lines)(scene_id, user_id, said)
-    if isinstance(prep, TurnOutcome):
-        return prep
-    system, messages, schema = await store_call(_request)(prep.scene, said)
+    # Two crossings onto the store's thread per turn: the user's line (before the model is asked),
+    # then the partner's with the turn's result.
+    saved = await store_call(_save_and_ask)(scene_id, user_id, said)
+    if isinstance(saved, TurnOutcome):
+        return saved
+    prep, (system, messages, schema) = saved
     try:
         reply = await ai.agenerate(purpose="voice_room", system=system, messages=messages, schema=schema)
     except GeminiUnavailable:
-        room, coach = await store_call(_rules)(prep, said)
-        return await store_call(_finish)(prep, said, room, coach, "rules")
+        return await store_call(_finish_by_rules)(prep, said)
     note = getattr(reply, "coach", None)
     coach = coach_dict(note) if note else None
     return await store_call(_finish)(prep, said, reply.room.model_dump(), coach, "model")

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import shutil
+import sqlite3
 import subprocess
 import time
 import uuid
@@ -305,20 +306,27 @@ async def test_slow_upstream_shows_in_the_latency_readout_and_nothing_times_out(
     assert [t["text"] for t in records["turns"] if t["speaker"] == "user"] == lines
 
 
-# --- the database unavailable mid-scene (time-compressed: "30 s" is 5 s, the notice at 2 s) -------
+# --- the database unavailable mid-scene (time-compressed: "30 s" is ~5 s, the notice at 2 s) ------
 class DatabaseOutage:
-    """The SQLite file moved away: every new connection finds an empty database ("no such
-    table"), as a real outage fails every query; moved back, everything is there again."""
+    """Another client holds the SQLite database's write lock: every write the server tries fails
+    once it has waited out its busy timeout ("database is locked", an OperationalError like a
+    database that is down), on the connection the voice path keeps open between calls as on a new
+    one; reads still work (WAL). Released, everything writes again. (Moving the file away would
+    cut off only new connections, and under WAL would part the file from its -wal.)"""
 
     def __init__(self, url: str) -> None:
-        self.path = Path(url.removeprefix("sqlite:///"))
-        self.aside = self.path.with_name(self.path.name + ".away")
+        self.path = Path(url.removeprefix("sqlite:///").split("?", 1)[0])
+        self._holder: sqlite3.Connection | None = None
 
     def begin(self) -> None:
-        self.path.rename(self.aside)
+        self._holder = sqlite3.connect(self.path, isolation_level=None, timeout=10)
+        self._holder.execute("BEGIN EXCLUSIVE")
 
     def end(self) -> None:
-        self.aside.replace(self.path)  # over the empty file a connection made meanwhile
+        if self._holder is not None:
+            self._holder.execute("ROLLBACK")
+            self._holder.close()
+            self._holder = None
 
 
 async def test_database_outage_mid_scene_queues_turns_and_writes_them_all_when_back(
@@ -326,7 +334,8 @@ async def test_database_outage_mid_scene_queues_turns_and_writes_them_all_when_b
 ):
     env = {**db_env, **emulator_env(gemini_emulator), "SERVE_PROCESSES": "1", "VOICE_SAVE_NOTICE_S": "2"}
     [player] = make_players(env, 1)
-    server = app_servers(env)
+    # A 1 s busy timeout (SQLite's default is 5 s): a write fails 1 s into the outage.
+    server = app_servers({**env, "DATABASE_URL": env["DATABASE_URL"] + "?timeout=1"})
     outage = DatabaseOutage(env["DATABASE_URL"])
     ws, _ = await open_voice(server, player)
     inbox = Inbox(ws)
@@ -341,7 +350,7 @@ async def test_database_outage_mid_scene_queues_turns_and_writes_them_all_when_b
         await turn(lines[0])
         outage.begin()  # a blip: shorter than the notice threshold
         await turn(lines[1])
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(1.5)  # the turn's first write fails after 1 s
         outage.end()
         await asyncio.sleep(1.5)  # the retry writes it; no notice comes
         assert not [m for m in seen if m["type"] == "saving"], "a short outage must not worry the player"
@@ -352,8 +361,7 @@ async def test_database_outage_mid_scene_queues_turns_and_writes_them_all_when_b
         await until(lambda m: m["type"] == "saving" and m["delayed"])
         await asyncio.sleep(3)
     finally:
-        if outage.aside.exists():
-            outage.end()
+        outage.end()
     await until(lambda m: m["type"] == "saving" and not m["delayed"])
     await ws.send(json.dumps({"type": "end"}))
     await asyncio.wait_for(inbox.task, 15)

@@ -16,7 +16,7 @@ import contextlib
 import datetime as dt
 import random
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from django.utils import timezone
@@ -30,6 +30,7 @@ from improv.store.base import (
     SCENE_STATUSES,
     TTL_DAYS,
     AudioSessionRecord,
+    NewTurn,
     SceneRecord,
     StoreError,
     TurnRecord,
@@ -156,33 +157,32 @@ def user_doc(user_id: int, at: dt.datetime) -> dict[str, Any]:
 
 
 # --- turns -----------------------------------------------------------------------------
-def turn_plan(
-    scene: dict[str, Any],
-    *,
-    speaker: str,
-    text: str,
-    mode: str,
-    meta: dict[str, Any] | None,
-    at: dt.datetime,
-    write_id: str,
-) -> tuple[int, dict[str, Any], dict[str, Any]]:
-    """Given the scene as read, the next index, the turn document and the scene's changes.
-    `write_id` marks the turn as this call's, in case the SDK retried a commit that had landed."""
-    index = scene.get("turn_seq", 0) + 1
-    turn = {
-        "index": index,
-        "write_id": write_id,
-        "speaker": speaker,
-        "text": text,
-        "mode": mode,
-        "meta": dict(meta or {}),
-        "created_at": at,
-        "expires_at": scene.get("expires_at") or expiry(at),
-    }
-    changes: dict[str, Any] = {"turn_seq": index, "last_activity_at": at, "updated_at": at}
-    if speaker == "user":
-        changes["turn_count"] = scene.get("turn_count", 0) + 1
-    return index, turn, changes
+def turns_plan(
+    scene: dict[str, Any], turns: Sequence[NewTurn], *, at: dt.datetime, write_id: str
+) -> tuple[list[int], list[dict[str, Any]], dict[str, Any]]:
+    """Given the scene as read, the turns' indexes, their documents and the scene's changes.
+    `write_id` marks the turns as this call's, in case the SDK retried a commit that had landed."""
+    first = scene.get("turn_seq", 0) + 1
+    indexes = list(range(first, first + len(turns)))
+    expires_at = scene.get("expires_at") or expiry(at)
+    planned = [
+        {
+            "index": index,
+            "write_id": write_id,
+            "speaker": turn.speaker,
+            "text": turn.text,
+            "mode": turn.mode,
+            "meta": dict(turn.meta or {}),
+            "created_at": at,
+            "expires_at": expires_at,
+        }
+        for index, turn in zip(indexes, turns, strict=True)
+    ]
+    changes: dict[str, Any] = {"turn_seq": indexes[-1], "last_activity_at": at, "updated_at": at}
+    users = sum(turn.speaker == "user" for turn in turns)
+    if users:
+        changes["turn_count"] = scene.get("turn_count", 0) + users
+    return indexes, planned, changes
 
 
 def turn_record(scene_id: str, doc: dict[str, Any]) -> TurnRecord:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,6 +78,24 @@ class TurnRecord:
     # Timing: when the speaker started and finished, and e.g. latency_ms for the partner.
     meta: dict[str, Any] = field(default_factory=dict)
     created_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class NewTurn:
+    """A line to append (turns_append); the store gives it its index and time."""
+
+    speaker: str
+    text: str
+    mode: str = "text"
+    meta: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Appended:
+    """What turns_append wrote: the scene as it is after the write, and the new turns in order."""
+
+    scene: SceneRecord
+    turns: list[TurnRecord]
 
 
 @dataclass(frozen=True)
@@ -183,6 +202,14 @@ class SessionStore(abc.ABC):
 
     # --- turns ----------------------------------------------------------------------
     @abc.abstractmethod
+    def turns_append(
+        self, scene_id: str, turns: Sequence[NewTurn], *, scene_fields: dict[str, Any] | None = None
+    ) -> Appended:
+        """Append `turns` (at least one) in one atomic write, all or none: the next indexes in
+        order, turn_count bumped by the user lines among them, last_activity_at and updated_at
+        bumped, and `scene_fields` set as scene_update would (not turn_count). Concurrent appends
+        lose nothing. Returns the scene as written, so a caller needs no read after it."""
+
     def turn_append(
         self,
         scene_id: str,
@@ -192,8 +219,9 @@ class SessionStore(abc.ABC):
         mode: str = "text",
         meta: dict[str, Any] | None = None,
     ) -> TurnRecord:
-        """Atomically give the turn the next index and bump the scene's turn_count
-        (only for user turns) and last_activity_at. Concurrent appends lose nothing."""
+        """One line: give it the next index and bump the scene's turn_count (only for user turns)
+        and last_activity_at, atomically."""
+        return self.turns_append(scene_id, [NewTurn(speaker, text, mode, meta)]).turns[0]
 
     @abc.abstractmethod
     def turns_list(self, scene_id: str) -> list[TurnRecord]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
@@ -35,15 +36,17 @@ from improv.store.base import (
     AUDIO_FAILED,
     AUDIO_STATUSES,
     MC_WELCOME,
+    Appended,
     AudioSessionRecord,
     AudioStats,
+    NewTurn,
     SceneNotFound,
     SceneRecord,
     SessionStore,
     StoreError,
     TurnRecord,
 )
-from improv.store.validation import check_choice, check_finish, check_increments, check_page, check_turn
+from improv.store.validation import check_choice, check_finish, check_increments, check_new_turns, check_page
 
 
 class FirestoreSessionStore(SessionStore):
@@ -175,16 +178,10 @@ class FirestoreSessionStore(SessionStore):
         return [docs.scene_record(s.id, s.to_dict()) for s in snaps]
 
     # --- turns ----------------------------------------------------------------------
-    def turn_append(
-        self,
-        scene_id: str,
-        *,
-        speaker: str,
-        text: str,
-        mode: str = "text",
-        meta: dict[str, Any] | None = None,
-    ) -> TurnRecord:
-        check_turn(speaker=speaker, text=text, mode=mode, meta=meta)
+    def turns_append(
+        self, scene_id: str, turns: Sequence[NewTurn], *, scene_fields: dict[str, Any] | None = None
+    ) -> Appended:
+        fields = docs.scene_changes(check_new_turns(turns, scene_fields))
         db = self._db()
         ref = self._scene_ref(scene_id)
         mine = docs.write_id()
@@ -193,18 +190,22 @@ class FirestoreSessionStore(SessionStore):
                 snap = ref.get()
             if not snap.exists:
                 raise SceneNotFound(f"no scene {scene_id!r}")
-            index, turn, changes = docs.turn_plan(
-                snap.to_dict(), speaker=speaker, text=text, mode=mode, meta=meta, at=docs.now(), write_id=mine
-            )
+            scene = snap.to_dict()
+            indexes, planned, changes = docs.turns_plan(scene, turns, at=docs.now(), write_id=mine)
+            changes.update(fields)
             with backend_errors():  # values are encoded here
                 batch = db.batch()
-                batch.create(ref.collection(docs.TURNS).document(docs.turn_doc_id(index)), turn)
+                for index, turn in zip(indexes, planned, strict=True):
+                    batch.create(ref.collection(docs.TURNS).document(docs.turn_doc_id(index)), turn)
                 batch.update(ref, changes, option=db.write_option(last_update_time=snap.update_time))
-            turn_ref = ref.collection(docs.TURNS).document(docs.turn_doc_id(index))
-            if self._commit(batch) or self._is_mine(turn_ref, mine):
-                return docs.turn_record(scene_id, turn)
+            first_ref = ref.collection(docs.TURNS).document(docs.turn_doc_id(indexes[0]))
+            if self._commit(batch) or self._is_mine(first_ref, mine):
+                return Appended(
+                    scene=docs.scene_record(scene_id, {**scene, **changes}),
+                    turns=[docs.turn_record(scene_id, turn) for turn in planned],
+                )
             time.sleep(docs.backoff(attempt))
-        raise StoreError(f"could not append a turn to scene {scene_id}: too much contention")
+        raise StoreError(f"could not append to scene {scene_id}: too much contention")
 
     def turns_list(self, scene_id: str) -> list[TurnRecord]:
         if not valid_id(scene_id):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import connection, transaction
@@ -18,8 +19,10 @@ from improv.store.base import (
     MC_WELCOME,
     OPEN_STATUSES,
     TTL_DAYS,
+    Appended,
     AudioSessionRecord,
     AudioStats,
+    NewTurn,
     SceneNotFound,
     SceneRecord,
     SessionStore,
@@ -30,9 +33,9 @@ from improv.store.validation import (
     check_finish,
     check_increments,
     check_new_scene,
+    check_new_turns,
     check_page,
     check_scene_fields,
-    check_turn,
 )
 
 # SQLite has one writer at a time anyway; queueing this process's appends on a lock avoids
@@ -156,38 +159,43 @@ class DjangoSessionStore(SessionStore):
         return [_scene(r) for r in rows]
 
     # --- turns ----------------------------------------------------------------------
-    def turn_append(
-        self,
-        scene_id: str,
-        *,
-        speaker: str,
-        text: str,
-        mode: str = "text",
-        meta: dict[str, Any] | None = None,
-    ) -> TurnRecord:
-        check_turn(speaker=speaker, text=text, mode=mode, meta=meta)
+    def turns_append(
+        self, scene_id: str, turns: Sequence[NewTurn], *, scene_fields: dict[str, Any] | None = None
+    ) -> Appended:
+        fields = check_new_turns(turns, scene_fields)
         now = timezone.now()
-        bump = {"turn_seq": F("turn_seq") + 1, "last_activity_at": now, "updated_at": now}
-        if speaker == "user":
-            bump["turn_count"] = F("turn_count") + 1
+        users = sum(t.speaker == "user" for t in turns)
+        bump: dict[str, Any] = {
+            "turn_seq": F("turn_seq") + len(turns),
+            "last_activity_at": now,
+            "updated_at": now,
+            **fields,
+        }
+        if users:
+            bump["turn_count"] = F("turn_count") + users
         serialise = _SQLITE_WRITES if connection.vendor == "sqlite" else contextlib.nullcontext()
         with serialise, transaction.atomic():
             # The UPDATE comes first on purpose: it takes the row lock on Postgres (like
             # select_for_update) and SQLite's write lock at once, so concurrent appends queue
-            # here instead of reading the same counter and colliding on insert.
+            # here instead of reading the same counter and colliding on insert. The scene read
+            # after it is the caller's too (no second read after the write).
             if not Scene.objects.filter(pk=scene_id).update(**bump):
                 raise SceneNotFound(scene_id)
-            index = Scene.objects.filter(pk=scene_id).values_list("turn_seq", flat=True).get()
-            row = Turn.objects.create(
-                scene_id=scene_id,
-                index=index,
-                speaker=speaker,
-                text=text,
-                mode=mode,
-                meta=meta or {},
-                created_at=now,
+            scene = Scene.objects.get(pk=scene_id)
+            first = scene.turn_seq - len(turns) + 1
+            rows = Turn.objects.bulk_create(
+                Turn(
+                    scene_id=scene_id,
+                    index=first + n,
+                    speaker=t.speaker,
+                    text=t.text,
+                    mode=t.mode,
+                    meta=t.meta or {},
+                    created_at=now,
+                )
+                for n, t in enumerate(turns)
             )
-        return _turn(row)
+        return Appended(scene=_scene(scene), turns=[_turn(r) for r in rows])
 
     def turns_list(self, scene_id: str) -> list[TurnRecord]:
         return [_turn(r) for r in Turn.objects.filter(scene_id=scene_id).order_by("index")]

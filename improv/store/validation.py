@@ -6,6 +6,7 @@ Adapters may check more where their backend needs it (Firestore: user ids, aware
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
 
@@ -15,11 +16,12 @@ from improv.store.base import (
     MODES,
     SCENE_STATUSES,
     SPEAKERS,
+    NewTurn,
     SceneRecord,
     StoreError,
 )
 
-# Scene fields a caller may set; the turn counter belongs to turn_append.
+# Scene fields a caller may set; the turn counter belongs to turns_append.
 SCENE_SETTABLE = frozenset(f.name for f in fields(SceneRecord)) - {"id", "user_id", "created_at"}
 _SCENE_STRINGS = ("game_slug", "suggestion")
 
@@ -69,6 +71,19 @@ def check_turn(*, speaker: str, text: str, mode: str, meta: dict[str, Any] | Non
         raise StoreError("text must be a string")
     if meta is not None and not isinstance(meta, dict):
         raise StoreError("meta must be a dict")
+
+
+def check_new_turns(turns: Sequence[NewTurn], scene_fields: dict[str, Any] | None) -> dict[str, Any]:
+    """For turns_append: at least one good line, and settable scene fields; returns the fields."""
+    if not turns:
+        raise StoreError("turns_append needs at least one turn")
+    for turn in turns:
+        check_turn(speaker=turn.speaker, text=turn.text, mode=turn.mode, meta=turn.meta)
+    changes = dict(scene_fields or {})
+    if "turn_count" in changes:
+        raise StoreError("turns_append counts the user turns itself: cannot set turn_count")
+    check_scene_fields(changes)
+    return changes
 
 
 def check_increments(increments: dict[str, Any]) -> dict[str, int]:

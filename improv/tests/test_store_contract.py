@@ -17,6 +17,7 @@ from django.db import connection
 
 from improv.store import (
     AudioStats,
+    NewTurn,
     SceneNotFound,
     SessionStore,
     StoreError,
@@ -259,6 +260,87 @@ def test_turn_append_numbers_turns_and_counts_user_turns(store, uid):
     assert after.last_activity_at == t3.created_at
     assert after.updated_at >= t3.created_at
     assert store.turns_list(scene.id) == [t1, t2, t3]
+
+
+def test_turns_append_writes_lines_and_scene_fields_at_once(store, uid):
+    scene = store.scene_create(user_id=uid, status="active", state={"phase": "supportive"})
+    store.turn_append(scene.id, speaker="mc", text="Lights up!")
+    written = store.turns_append(
+        scene.id,
+        [
+            NewTurn("user", "Captain, the penguins!", "voice", {"started_at": 1.5}),
+            NewTurn("partner", "Yes, and they steer!", "voice", {"latency_ms": 380}),
+            NewTurn("coach", "Make it specific."),
+            NewTurn("user", "Then I dance.", "voice"),
+        ],
+        scene_fields={"status": "scene_complete", "mode": "voice", "state": {"phase": "fallible", "n": [1]}},
+    )
+    turns = written.turns
+    assert [(t.index, t.speaker, t.mode) for t in turns] == [
+        (2, "user", "voice"), (3, "partner", "voice"), (4, "coach", "text"), (5, "user", "voice"),
+    ]
+    assert turns[0].meta == {"started_at": 1.5} and turns[2].meta == {} and turns[0].scene_id == scene.id
+    after = store.scene_get(scene.id)
+    assert written.scene == after  # the scene as written: no read needed after the write
+    assert after.turn_count == 2  # the two user lines
+    assert (after.status, after.mode) == ("scene_complete", "voice")
+    assert after.state == {"phase": "fallible", "n": [1]}
+    assert after.last_activity_at == turns[-1].created_at and after.updated_at >= turns[-1].created_at
+    assert store.turns_list(scene.id)[1:] == turns
+    assert store.turn_append(scene.id, speaker="mc", text="Bows.").index == 6
+
+
+def test_turns_append_refuses_bad_input_and_writes_nothing(store, uid):
+    scene = store.scene_create(user_id=uid, status="active")
+    good = NewTurn("user", "fine")
+    for turns, fields in (
+        ([], None),
+        ([good, NewTurn("narrator", "Meanwhile...")], None),
+        ([good, NewTurn("partner", "x", mode="telepathy")], None),
+        ([good], {"turn_count": 9}),
+        ([good], {"user_id": 999}),
+        ([good], {"status": "dancing"}),
+    ):
+        with pytest.raises(StoreError):
+            store.turns_append(scene.id, turns, scene_fields=fields)
+    assert store.turns_list(scene.id) == [] and store.scene_get(scene.id) == scene
+    with pytest.raises(SceneNotFound):
+        store.turns_append("missing-scene", [good])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_multi_line_appends_keep_each_write_together(store, uid):
+    scene = store.scene_create(user_id=uid, status="active")
+    errors: list[BaseException] = []
+    start = threading.Barrier(10, timeout=30)
+
+    def append(n: int) -> None:
+        try:
+            start.wait()
+            store.turns_append(
+                scene.id,
+                [NewTurn("user", f"user {n}"), NewTurn("partner", f"partner {n}")],
+                scene_fields={"state": {"last": n}},
+            )
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=append, args=(n,)) for n in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads)
+    assert errors == []
+    turns = store.turns_list(scene.id)
+    assert [t.index for t in turns] == list(range(1, 21))  # gap-free, no duplicates
+    pairs = [(turns[i].text, turns[i + 1].text) for i in range(0, 20, 2)]
+    assert sorted(pairs) == sorted((f"user {n}", f"partner {n}") for n in range(10))  # each write whole
+    after = store.scene_get(scene.id)
+    assert after.turn_count == 10
+    assert after.state == {"last": int(pairs[-1][0].split()[1])}  # the last write's fields stand
 
 
 def test_turns_list_in_index_order_past_nine(store, uid):

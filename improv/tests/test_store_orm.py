@@ -1,5 +1,6 @@
 """The ORM adapter beyond the shared contract: gap-free turn indexes under concurrency, expiry
-queries, and per-user counts. The concurrency test runs on Postgres (row locks) and on SQLite."""
+queries, per-user counts, and the voice path's kept connection. The concurrency test runs on Postgres
+(row locks) and on SQLite; the kept connection on Postgres."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ import threading
 from pathlib import Path
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.db import connection, connections
+from django.db.backends.signals import connection_created
 from django.utils import timezone
 
-from improv.store import SceneNotFound, StoreError
+from improv.store import SceneNotFound, StoreError, store_call, store_connections_close
 from improv.store.orm import DjangoSessionStore
 
 REPO = Path(__file__).resolve().parents[2]
@@ -89,7 +92,7 @@ def test_twenty_concurrent_appends_lose_nothing_postgres(store, django_user_mode
     # Not transaction=True: the data is committed from helper threads and removed the same way,
     # so no table flush is needed afterwards.
     if connection.vendor != "postgresql":
-        pytest.skip("Postgres variant: run by test_concurrent_appends_on_postgres in a subprocess")
+        pytest.skip("Postgres variant: run by test_postgres_variants in a subprocess")
 
     def setup() -> str:
         user = django_user_model.objects.create_user(username=f"conc-{os.getpid()}@example.com")
@@ -105,10 +108,11 @@ def test_twenty_concurrent_appends_lose_nothing_postgres(store, django_user_mode
         )
 
 
-def test_concurrent_appends_on_postgres():
-    """Runs the Postgres variant above in a subprocess when the suite itself runs on SQLite."""
+def test_postgres_variants():
+    """Runs the Postgres variants (concurrent appends, the voice path's kept connection) in a
+    subprocess when the suite itself runs on SQLite."""
     if connection.vendor == "postgresql":
-        pytest.skip("the suite runs on Postgres: the Postgres variant ran in-process")
+        pytest.skip("the suite runs on Postgres: the Postgres variants ran in-process")
     try:
         import psycopg
 
@@ -117,9 +121,13 @@ def test_concurrent_appends_on_postgres():
         pytest.skip(f"Postgres is not reachable at {PG_URL}: {exc}")
     # A per-process database name: other suites may use Postgres at the same time.
     env = {**os.environ, "DATABASE_URL": f"{PG_URL}_{os.getpid()}"}
-    target = f"{Path(__file__).relative_to(REPO)}::test_twenty_concurrent_appends_lose_nothing_postgres"
+    here = Path(__file__).relative_to(REPO)
+    targets = [
+        f"{here}::test_twenty_concurrent_appends_lose_nothing_postgres",
+        f"{here}::test_voice_store_calls_keep_one_connection_and_replace_a_dropped_one",
+    ]
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--create-db", target],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--create-db", *targets],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -127,7 +135,64 @@ def test_concurrent_appends_on_postgres():
         timeout=240,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    assert "1 passed" in result.stdout
+    assert "2 passed" in result.stdout
+
+
+def _raw_connection() -> tuple[int, int | None]:
+    """This thread's database connection: which one, and its Postgres backend (None on SQLite)."""
+    connection.ensure_connection()
+    raw = connection.connection
+    return id(raw), (raw.info.backend_pid if connection.vendor == "postgresql" else None)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_voice_store_calls_keep_one_connection_and_replace_a_dropped_one(django_user_model):
+    # Issue 14: the voice path's store calls reuse one connection (CONN_MAX_AGE stays 0 for
+    # everything else); a kept connection the server dropped is replaced by the health check
+    # before the call's first query, so the call does not fail.
+    if connection.vendor != "postgresql":
+        pytest.skip(
+            "Postgres variant (SQLite's in-memory test database never closes a connection, kept or "
+            "not): run by test_postgres_variants in a subprocess"
+        )
+    store = DjangoSessionStore()
+
+    def setup() -> str:
+        user = django_user_model.objects.create(username=f"keep-{os.getpid()}@example.com")
+        return store.scene_create(user_id=user.pk, status="active").id
+
+    opened: list[str] = []
+
+    def on_connect(sender, connection, **kwargs) -> None:
+        opened.append(connection.alias)
+
+    scene_id = await store_call(setup)()
+    first = await store_call(_raw_connection)()
+    connection_created.connect(on_connect)
+    try:
+        for n in range(6):
+            await store_call(store.turn_append)(scene_id, speaker="user", text=f"line {n}")
+        assert await store_call(_raw_connection)() == first
+        assert opened == []  # six calls, no new connection
+        assert [t.index for t in await store_call(store.turns_list)(scene_id)] == list(range(1, 7))
+        # The server ends the kept connection (a restart, a failover, an idle timeout).
+        await sync_to_async(_terminate, thread_sensitive=False)(first[1])
+        opened.clear()  # _terminate's own connection
+        assert (await store_call(store.scene_get)(scene_id)).turn_count == 6
+        assert opened == ["default"]
+        assert (await store_call(_raw_connection)())[1] != first[1]
+    finally:
+        connection_created.disconnect(on_connect)
+        await store_connections_close()
+
+
+def _terminate(backend_pid: int | None) -> None:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [backend_pid])
+            assert cursor.fetchone() == (True,)
+    finally:
+        connection.close()
 
 
 @pytest.mark.django_db

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 from channels.db import database_sync_to_async
-from django.db import connections
+from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
 
 from improv import prompts
 from improv.errors import SceneMissing
@@ -60,6 +61,43 @@ def test_each_line_of_a_voice_turn_is_saved_once(api, user, gemini):
     assert outcome.turn_number == 1 and outcome.room
     speakers = [t.speaker for t in store.turns_list(sid) if t.mode == "voice"]
     assert speakers == ["user", "partner"]
+
+
+def _statements(queries: list[dict]) -> list[str]:
+    """The SQL a turn ran, without transaction control (BEGIN/COMMIT, or savepoints in a test)."""
+    control = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE", "ROLLBACK")
+    return [q["sql"] for q in queries if not q["sql"].lstrip().upper().startswith(control)]
+
+
+def test_an_ordinary_voice_turn_reads_the_scene_once_and_no_turns(api, user, gemini):
+    # Issue 14: the voice path's database work per completed turn. Two atomic writes (the user's
+    # line; the partner's with the scene's new state), each returning the scene; one read before.
+    sid = play_to_active(api)["id"]
+    voice_turn_record(scene_id=sid, user_text="First!", partner_text="Yes, and second!", user_id=user.pk)
+    with CaptureQueriesContext(connection) as turn:
+        outcome = voice_turn_record(scene_id=sid, user_text="Third?", partner_text="Fourth!", user_id=user.pk)
+    assert outcome.turn_number == 2 and outcome.room is not None and not outcome.coach
+    sql = _statements(turn.captured_queries)
+    assert not [q for q in sql if 'FROM "improv_turn"' in q], sql  # no transcript read
+    verbs = ["SELECT", "UPDATE", "SELECT", "INSERT", "UPDATE", "SELECT", "INSERT"]
+    assert [q.split()[0] for q in sql] == verbs
+    store = get_store()
+    turns = store.turns_list(sid)
+    assert [t.index for t in turns] == list(range(1, len(turns) + 1))
+    assert [t.speaker for t in turns[-4:]] == ["user", "partner", "user", "partner"]
+    assert turns[-1].meta["turn"] == 2 and store.scene_get(sid).state["room"]["turn"] == 2
+
+
+def test_a_coach_turn_of_the_rules_reads_the_players_lines(api, user, gemini):
+    sid = play_to_active(api)["id"]
+    for i in range(1, 5):
+        voice_turn_record(scene_id=sid, user_text=f"Why {i}?", partner_text="Because.", user_id=user.pk)
+    with CaptureQueriesContext(connection) as turn:
+        outcome = voice_turn_record(scene_id=sid, user_text="Why 5?", partner_text="Yes.", user_id=user.pk)
+    assert outcome.turn_number == 5 and outcome.coach
+    assert len([q for q in _statements(turn.captured_queries) if 'FROM "improv_turn"' in q]) == 1
+    [coach] = [t for t in get_store().turns_list(sid) if t.speaker == "coach"]
+    assert coach.meta["turn"] == 5 and coach.text == outcome.coach
 
 
 def test_partner_only_turn_counts_nothing(api, gemini):
