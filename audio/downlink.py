@@ -6,10 +6,16 @@ transcripts and interruptions, and closes each turn: final transcripts, `turn_co
 in `usage`. When a connection ends it asks the upstream for the next one (resumed with the
 newest handle); a turn the lost connection heard but never answered goes back to the uplink.
 Raises UpstreamLost when the conversation cannot go on.
+
+A goAway is acted on between turns only. Live transcribes a spoken line once it has heard its
+end, so a line still being spoken has no transcript yet: the user talking (voiced audio in the
+last USER_PAUSE_S, or a push-to-talk activity held) counts as a turn in progress too, or the
+move would leave the line's beginning with the old connection.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
@@ -26,6 +32,9 @@ from audio.uplink import Uplink
 from audio.upstream import Upstream, UpstreamLost
 
 TurnSink = Callable[[CompletedTurn, dict[str, int]], Awaitable[None]]
+# After the user's last voiced audio, how long a goAway waits before taking the line as ended
+# with nothing for Live to answer: its end-of-speech silence (~0.6 s) and the transcript's way back.
+USER_PAUSE_S = 2.0
 
 
 class Downlink:
@@ -91,22 +100,37 @@ class Downlink:
             await upstream.drop()
 
     async def _pump(self, session: Any) -> None:
-        upstream = self._upstream
         while True:  # receive() ends at every turn_complete
             async with contextlib.aclosing(session.receive()) as messages:
-                async for msg in messages:
+                while (wait := self._move_in()) != 0:
+                    try:
+                        # Only the wait for the next message is ever timed out, and cancelling
+                        # a websockets recv() loses nothing; the generator is then done, and the
+                        # loop above starts a new receive().
+                        msg = await asyncio.wait_for(anext(messages), wait)
+                    except (StopAsyncIteration, TimeoutError):
+                        break
                     await self._on_message(msg)
-                    if upstream.go_away and not self._turn_open():
-                        return  # between turns: move to a new connection now
-            if upstream.go_away:
-                return
+            if self._move_in() == 0:
+                return  # between turns after a goAway: move to a new connection now
 
-    def _turn_open(self) -> bool:
-        # A turn is open from the user's first heard or typed word until its turn_complete: the
-        # connection that heard it owes the reply, so a goAway waits for that.
+    def _move_in(self) -> float | None:
+        """0 to move to a new connection now; else how long to wait for the next message before
+        asking again (None: as long as it takes)."""
+        if not self._upstream.go_away:
+            return None
         tally = self._tally
-        heard = tally.user_text or tally.typed_text or tally.partner_text
-        return bool(heard) or tally.first_audio_at is not None
+        # A turn is open from the user's first heard or typed word until its turn_complete: the
+        # connection that heard it owes the reply.
+        if tally.user_text or tally.typed_text or tally.partner_text or tally.first_audio_at is not None:
+            return None
+        if tally.talking:  # push-to-talk held: the line is still coming
+            return None
+        if tally.speech_end_at is not None:  # the user spoke since the last turn: maybe mid-line
+            left = tally.speech_end_at + USER_PAUSE_S - time.monotonic()
+            if left > 0:
+                return left
+        return 0
 
     async def _on_message(self, msg: Any) -> None:
         tally, browser, now = self._tally, self._browser, time.monotonic()
