@@ -86,7 +86,7 @@ RECORDER = """
   const log = [];
   const sent = {};
   const pings = {};
-  const KEEP = new Set(['ready', 'reconnect', 'warning', 'closing', 'error']);
+  const KEEP = new Set(['ready', 'reconnect', 'warning', 'error', 'turn_complete']);
   let sockets = 0;
   class Recorded extends Native {
     constructor(url, protocols) {
@@ -477,7 +477,10 @@ def test_an_hour_long_voice_scene_survives_go_aways_a_1011_a_drain_and_ends_at_t
     assert [r["resumed"] for r in ready] == [False, True]
     warning = [e["message"] for e in log if e.get("type") == "warning"]
     assert warning == [{"type": "warning", "reason": "duration_cap", "seconds_left": WARNING_LEAD_S}]
-    assert kinds[1][0] == "ready" and kinds[1][-1] == "error" and "warning" in kinds[1][1:-1]
+    # ready, ..., the warning, ..., the cap's error; after it only what saving the cut-short turn
+    # sends (its room and coach note), then the close.
+    assert kinds[1][0] == "ready" and kinds[1].index("warning") < kinds[1].index("error")
+    assert set(kinds[1][kinds[1].index("error") + 1:]) <= {"room", "coach"}, kinds[1]
     assert "reconnect" in kinds[0]
     assert not [line for line in console if line.startswith(("pageerror", "error"))], console
     scene_s = (closes[1]["t"] - sockets[0]["t"]) / 1000
@@ -556,7 +559,10 @@ def test_an_hour_long_voice_scene_survives_go_aways_a_1011_a_drain_and_ends_at_t
     worst_ms, replies, chunks = reply_gaps(log)
     assert replies >= len(user_lines) - 1 and chunks > 0
     assert worst_ms < GAP_LIMIT_MS, f"a {worst_ms:.0f} ms gap inside a partner reply"
-    report.update(max_gap_ms=round(worst_ms), replies_heard=replies, chunks=chunks)
+    # Not bounded by the issue, reported: the wait from the end of a line to the reply's first audio
+    # (server-measured), the 1011's line (asked again on a new connection) first.
+    latencies = [e["message"].get("latency_ms") for e in log if e.get("type") == "turn_complete"]
+    report.update(max_gap_ms=round(worst_ms), replies_heard=replies, chunks=chunks, latency_ms=latencies)
 
     # --- the records' counters add up -----------------------------------------------------------------
     per_socket_bytes = {s: sum(e["n"] for e in log if e["k"] == "bin" and e["s"] == s) for s in (0, 1)}
