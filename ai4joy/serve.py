@@ -141,6 +141,9 @@ class DrainingServer(Server):
     def listen_success(self, port: Any) -> None:
         self._ports.append(port)
         super().listen_success(port)
+        # Which process serves is in the log: with several on one port, a test (or a person
+        # reading the log) can tell when each of them accepts connections.
+        log.info("server listening", extra={"event": "server_listening", "pid": os.getpid()})
 
     # Registered by Server.run as the reactor's "before shutdown" trigger; the reactor
     # waits for the Deferred before it drops the remaining connections and stops.

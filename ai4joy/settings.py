@@ -199,7 +199,8 @@ IMPROV_IDLE_EXPIRY_MINUTES = env.int("IMPROV_IDLE_EXPIRY_MINUTES", default=60)
 
 # --- Voice ----------------------------------------------------------------------------
 WEBSOCKET_TIMEOUT = env.int("WEBSOCKET_TIMEOUT", default=3600)
-WEBSOCKET_PING_INTERVAL = env.int("WEBSOCKET_PING_INTERVAL", default=30)
+# Seconds; a fraction is allowed (time-compressed tests scale it down with the rest).
+WEBSOCKET_PING_INTERVAL = env.float("WEBSOCKET_PING_INTERVAL", default=30.0)
 # A voice turn that cannot be saved (the store is down) stays queued in memory and is retried;
 # the player is told only once saving has failed for this long.
 VOICE_SAVE_NOTICE_S = env.float("VOICE_SAVE_NOTICE_S", default=10.0)

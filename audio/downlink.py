@@ -7,10 +7,16 @@ turn: final transcripts, `turn_complete`,
 in `usage`. When a connection ends it asks the upstream for the next one (resumed with the
 newest handle); a turn the lost connection heard but never answered goes back to the uplink.
 Raises UpstreamLost when the conversation cannot go on.
+
+A goAway is acted on between turns only. Live transcribes a spoken line once it has heard its
+end, so a line still being spoken has no transcript yet: the user talking (voiced audio in the
+last USER_PAUSE_S, or a push-to-talk activity held) counts as a turn in progress too, or the
+move would leave the line's beginning with the old connection.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -27,6 +33,9 @@ from audio.upstream import Upstream, UpstreamLost
 from audio.wire import AudioChunks, LiveWire
 
 TurnSink = Callable[[CompletedTurn, dict[str, int]], Awaitable[None]]
+# After the user's last voiced audio, how long a goAway waits before taking the line as ended
+# with nothing for Live to answer: its end-of-speech silence (~0.6 s) and the transcript's way back.
+USER_PAUSE_S = 2.0
 
 
 class Downlink:
@@ -92,22 +101,36 @@ class Downlink:
             await upstream.drop()
 
     async def _pump(self, session: LiveWire) -> None:
-        upstream = self._upstream
-        while True:
-            msg = await session.recv()
+        while (wait := self._move_in()) != 0:
+            try:
+                # Only the wait for the next message is ever timed out (after a goAway, while the
+                # player may be mid-line), and cancelling a websockets recv() loses nothing.
+                msg = await asyncio.wait_for(session.recv(), wait)
+            except TimeoutError:
+                continue
             if type(msg) is tuple:  # model audio and nothing else: the hot path
                 await self._on_audio(msg)
             else:
                 await self._on_message(msg)
-            if upstream.go_away and not self._turn_open():
-                return  # between turns: move to a new connection now
+        # between turns after a goAway: move to a new connection now
 
-    def _turn_open(self) -> bool:
-        # A turn is open from the user's first heard or typed word until its turn_complete: the
-        # connection that heard it owes the reply, so a goAway waits for that.
+    def _move_in(self) -> float | None:
+        """0 to move to a new connection now; else how long to wait for the next message before
+        asking again (None: as long as it takes)."""
+        if not self._upstream.go_away:
+            return None
         tally = self._tally
-        heard = tally.user_text or tally.typed_text or tally.partner_text
-        return bool(heard) or tally.first_audio_at is not None
+        # A turn is open from the user's first heard or typed word until its turn_complete: the
+        # connection that heard it owes the reply.
+        if tally.user_text or tally.typed_text or tally.partner_text or tally.first_audio_at is not None:
+            return None
+        if tally.talking:  # push-to-talk held: the line is still coming
+            return None
+        if tally.speech_end_at is not None:  # the user spoke since the last turn: maybe mid-line
+            left = tally.speech_end_at + USER_PAUSE_S - time.monotonic()
+            if left > 0:
+                return left
+        return 0
 
     async def _on_message(self, msg: Any) -> None:
         tally, browser, now = self._tally, self._browser, time.monotonic()

@@ -60,6 +60,7 @@ class SessionTally:
         self.dropped_bytes = 0  # whole session: stale input audio dropped (usage message, end log)
         self.split = TokenUsage()  # tokens by modality since the last flush (cost, metrics)
         self.reconnects = 0
+        self.talking = False  # push-to-talk: an activity started and not yet ended
         self._wall_offset = time.time() - time.monotonic()  # monotonic -> wall clock, for saved times
         self._reset_turn()
 

@@ -79,7 +79,10 @@ class Uplink:
 
     def control(self, kind: str, text: str = "") -> None:
         now = time.monotonic()
-        if kind == "activity_end":
+        if kind == "activity_start":
+            self._tally.talking = self._push_to_talk
+        elif kind == "activity_end":
+            self._tally.talking = False
             self._tally.speech_end_at = now
         elif kind == "text":
             self._tally.typed(text, now)

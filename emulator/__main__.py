@@ -29,6 +29,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=600.0,
         help="seconds before a Live connection gets goAway and is closed",
     )
+    parser.add_argument(
+        "--go-away-lead",
+        type=float,
+        help="goAway's timeLeft in seconds (default: min(60, lifetime/2))",
+    )
     parser.add_argument("--seed", type=int, help="makes resumption handles and replies reproducible")
     parser.add_argument(
         "--realtime-factor", type=float, default=1.0, help="reply audio pacing; 1.0 is real time"
@@ -46,7 +51,10 @@ def write_ready_file(path: Path, info: dict[str, object]) -> None:
 
 async def serve(args: argparse.Namespace) -> None:
     options = Options(
-        seed=args.seed, live_lifetime_s=args.live_lifetime, realtime_factor=args.realtime_factor
+        seed=args.seed,
+        live_lifetime_s=args.live_lifetime,
+        go_away_lead_s=args.go_away_lead,
+        realtime_factor=args.realtime_factor,
     )
     server = EmulatorServer(state_dir=args.state_dir, host=args.host, port=args.port, options=options)
     await server.start()

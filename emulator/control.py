@@ -1,4 +1,5 @@
-"""A client for the emulator's control API (`/emulator/faults`, `/emulator/stats`), for tests."""
+"""A client for the emulator's control API (`/emulator/faults`, `/emulator/stats`,
+`/emulator/conversations`), for tests."""
 
 from __future__ import annotations
 
@@ -31,3 +32,7 @@ class EmulatorControl:
 
     def stats(self) -> dict[str, Any]:
         return self._call("GET", "/emulator/stats")
+
+    def conversations(self) -> list[dict[str, Any]]:
+        """Each recent Live conversation: id, turns, connections and its record (emulator/state.py)."""
+        return self._call("GET", "/emulator/conversations")["conversations"]

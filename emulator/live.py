@@ -19,7 +19,7 @@ from emulator import live_protocol as lp
 from emulator import partner, speaker
 from emulator.faults import LiveFaults
 from emulator.listener import Action, Interrupt, Listener, Record, UserTurn
-from emulator.state import Conversation, ServerState
+from emulator.state import Conversation, Said, ServerState
 
 log = logging.getLogger(__name__)
 SETUP_TIMEOUT_S = 30
@@ -47,6 +47,10 @@ class LiveSession:
         self._conv: Conversation | None = None
         self._setup: lp.Setup | None = None
         self._listener: Listener | None = None
+        self._number = 0  # this connection's number within its conversation (1, 2, ...)
+        self._said: list[Said] = []  # replies begun on this connection
+        self._closed_by = ""  # why the emulator closed it ("deadline", "fault", ...), if it did
+        self._close_code: int | None = None  # the code the emulator closed with, if it did
 
     async def run(self) -> web.WebSocketResponse:
         await self.ws.prepare(self._request)
@@ -70,6 +74,16 @@ class LiveSession:
             await asyncio.gather(*tasks, return_exceptions=True)
             if self._conv is not None:
                 self._conv.active = False
+                for said in self._said:
+                    said.ended = said.ended or "cut"
+                self._conv.note(
+                    {
+                        "event": "closed",
+                        "connection": self._number,
+                        "code": self._close_code or self.ws.close_code,
+                        "by": self._closed_by or "client",
+                    }
+                )
             if not self.ws.closed:
                 try:
                     await self.ws.close()
@@ -103,7 +117,7 @@ class LiveSession:
     async def _conversation(self, setup: lp.Setup) -> Conversation | None:
         store = self._state.conversations
         if setup.resume_handle is None:
-            conv = Conversation(system_text=setup.system_text)
+            conv = self._state.new_conversation(setup.system_text)
         else:
             found = store.resume(setup.resume_handle)
             if found is None:
@@ -121,6 +135,10 @@ class LiveSession:
             conv.system_text = setup.system_text or conv.system_text
             self._state.stats.live_resumed += 1
         conv.active = True
+        conv.connections += 1
+        self._number = conv.connections
+        resumed = setup.resume_handle is not None
+        conv.note({"event": "connected", "connection": self._number, "resumed": resumed})
         self._conv = conv
         return conv
 
@@ -210,6 +228,16 @@ class LiveSession:
         transcript = turn.text or f"[{turn.heard_s:.1f} s of speech]"
         if turn.from_audio and setup.input_transcription:
             await self._send({"serverContent": {"inputTranscription": {"text": transcript}}})
+        source = "audio" if turn.from_audio else "client_content" if turn.recorded else "text"
+        conv.note(
+            {
+                "event": "heard",
+                "connection": self._number,
+                "text": transcript,
+                "source": source,
+                "heard_s": round(turn.heard_s, 3),
+            }
+        )
         await self._maybe_fault("turn")
         if self._faults.latency_ms:
             await asyncio.sleep(self._faults.latency_ms / 1000)
@@ -218,6 +246,9 @@ class LiveSession:
             conv.add("user", transcript)
         conv.turns += 1
         line = partner.partner_line(turn.text, context=context, salt=self._state.salt(conv.turns, turn.text))
+        said = Said(connection=self._number, spoken=spoken)
+        self._said.append(said)
+        conv.note(said)
         await speaker.speak(
             send=self._send,
             line=line,
@@ -231,27 +262,27 @@ class LiveSession:
             after_first_chunk=lambda: self._maybe_fault("reply"),
         )
         await self._send({"serverContent": {"generationComplete": True}})
+        said.ended = "complete"
         conv.add("model", line)
-        await self._end_turn(conv.prompt_text(), turn.heard_s, spoken)
+        await self._end_turn(conv.prompt_text(), turn.heard_s, spoken, said)
 
     async def _finish_interrupted(self, turn: UserTurn, spoken: speaker.Spoken) -> None:
         assert self._conv is not None
         self._state.stats.live_interrupted += 1
+        said = next((s for s in reversed(self._said) if s.spoken is spoken), None)
+        if said is not None and said.ended != "complete":  # None: cut in before it began speaking
+            said.ended = "interrupted"
         await self._send({"serverContent": {"interrupted": True}})
         # The model only "said" what the user heard before cutting in.
         self._conv.add("model", spoken.text)
-        await self._end_turn(self._conv.prompt_text(), turn.heard_s, spoken)
+        await self._end_turn(self._conv.prompt_text(), turn.heard_s, spoken, said)
 
-    async def _end_turn(self, prompt: str, heard_s: float, spoken: speaker.Spoken) -> None:
+    async def _end_turn(self, prompt: str, heard_s: float, spoken: speaker.Spoken, said: Said | None) -> None:
         self._state.stats.live_turns += 1
-        await self._send(
-            {
-                "serverContent": {"turnComplete": True},
-                "usageMetadata": speaker.usage(
-                    prompt_text=prompt, heard_seconds=heard_s, spoken=spoken, vertex=self._vertex
-                ),
-            }
-        )
+        usage = speaker.usage(prompt_text=prompt, heard_seconds=heard_s, spoken=spoken, vertex=self._vertex)
+        await self._send({"serverContent": {"turnComplete": True}, "usageMetadata": usage})
+        if said is not None:
+            said.total_tokens = (said.total_tokens or 0) + usage["totalTokenCount"]
         if self._setup is not None and self._setup.resumption:
             await self._send_handle()
 
@@ -263,24 +294,36 @@ class LiveSession:
     async def _lifetime(self) -> None:
         opts = self._state.options
         lifetime = self._faults.lifetime_s or opts.live_lifetime_s
-        lead = min(opts.go_away_lead_s, lifetime / 2)
+        lead = min(60.0, lifetime / 2) if opts.go_away_lead_s is None else min(opts.go_away_lead_s, lifetime)
         await asyncio.sleep(lifetime - lead)
         await self._send({"goAway": {"timeLeft": f"{lead:.3f}s"}})
+        if self._conv is not None:
+            self._conv.note({"event": "go_away", "connection": self._number, "time_left_s": round(lead, 3)})
         await asyncio.sleep(lead)
+        self._closed_by = self._closed_by or "deadline"
         await self._close(1011, _DEADLINE_REASON)
 
     async def _maybe_fault(self, when: str) -> None:
         close, drop = self._faults.close, self._faults.drop_when
         if close is not None and close[2] == when:
             self._state.stats.faults_fired += 1
+            self._fault_fired("live_close", when, close[0])
             await self._close(close[0], close[1])
             raise _Closed
         if drop == when:
             self._state.stats.faults_fired += 1
+            self._fault_fired("live_drop", when, None)
             transport = self._request.transport
             if transport is not None:
                 transport.abort()  # no close frame, no TLS close_notify: a dead network
             raise _Closed
+
+    def _fault_fired(self, kind: str, when: str, code: int | None) -> None:
+        self._closed_by = self._closed_by or "fault"
+        if self._conv is not None:
+            self._conv.note(
+                {"event": "fault", "connection": self._number, "kind": kind, "when": when, "code": code}
+            )
 
     async def _send(self, message: dict[str, Any]) -> None:
         async with self._send_lock:
@@ -292,6 +335,8 @@ class LiveSession:
                 raise _Closed from exc
 
     async def _close(self, code: int, reason: str) -> None:
+        self._closed_by = self._closed_by or "emulator"
         async with self._send_lock:
             if not self.ws.closed:
+                self._close_code = code
                 await self.ws.close(code=code, message=reason.encode()[:123])

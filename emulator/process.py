@@ -48,6 +48,7 @@ def start_emulator(
     host: str = "127.0.0.1",
     port: int = 0,
     live_lifetime: float | None = None,
+    go_away_lead: float | None = None,
     seed: int | None = None,
     realtime_factor: float | None = None,
     timeout: float = 20.0,
@@ -77,6 +78,8 @@ def start_emulator(
     ]
     if live_lifetime is not None:
         args += ["--live-lifetime", str(live_lifetime)]
+    if go_away_lead is not None:
+        args += ["--go-away-lead", str(go_away_lead)]
     if seed is not None:
         args += ["--seed", str(seed)]
     if realtime_factor is not None:

@@ -163,9 +163,12 @@ async def generate_content(
 
 
 async def control(request: web.Request, state: ServerState, what: str) -> web.Response:
-    """The emulator's own API: arm and clear faults, read counters. Not part of Gemini."""
+    """The emulator's own API: arm and clear faults, read counters and what each Live
+    conversation heard and said. Not part of Gemini."""
     if what == "stats" and request.method == "GET":
         return web.json_response(state.describe())
+    if what == "conversations" and request.method == "GET":
+        return web.json_response(state.describe_conversations())
     if what != "faults":
         return google_error(404, "Unknown emulator control endpoint.")
     if request.method == "GET":

@@ -22,7 +22,7 @@ _REST_PATHS = re.compile(
     r"^/(?:v1|v1beta|v1beta1|v1alpha)/(?:projects/[^/]+/locations/[^/]+/)?(?:publishers/google/)?"
     r"models/(?P<model>[^/:]+):(?P<method>generateContent|streamGenerateContent)$"
 )
-_CONTROL = re.compile(r"^/emulator/(?P<what>faults|stats)$")
+_CONTROL = re.compile(r"^/emulator/(?P<what>faults|stats|conversations)$")
 _SLASHES = re.compile(r"/{2,}")
 
 

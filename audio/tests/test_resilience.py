@@ -131,3 +131,44 @@ async def test_go_away_while_a_typed_turn_waits_for_its_reply(open_voice, scene,
         if t.mode == "voice"
     ]
     assert saved == expected
+
+
+async def test_a_go_away_while_the_player_speaks_waits_for_the_end_of_the_line(
+    open_voice, scene, voice_cookie, faults, caplog
+):
+    # Live only transcribes a spoken line once it has heard its end, so "no turn open" is not
+    # "between turns": moving at a goAway that lands mid-line would leave the start of the line
+    # with the old connection (the new one hears only the tail, or nothing). The relay must wait
+    # for the line to end and be answered, then move.
+    from emulator.tts import synthesize
+    from emulator.vad import Segmenter, SpeechEnded
+
+    line = synthesize("Grandma built a time machine in the garden shed", rate=16000)
+    events = Segmenter().feed(line + silence_pcm(1.0), 16000)
+    heard = [e.seconds for e in events if isinstance(e, SpeechEnded)]
+    assert len(heard) == 1  # one line, as the emulator's own detector hears it whole
+    lifetime = 10.0  # goAway at 5 s; the deadline close at 10 s is well after the reply
+    base = (await _stats(faults))["live_connections"]
+    await _arm(faults, {"type": "live_lifetime", "seconds": lifetime})
+    comm = await open_voice(scene.id, voice_cookie)
+    await receive_until(comm, is_type("ready"), timeout=10)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    # Speak in real time (40 ms frames), starting a second before the goAway.
+    frames = [line[i : i + 1280] for i in range(0, len(line), 1280)] + [bytes(1280)] * 25
+    for k, frame in enumerate(frames):
+        await asyncio.sleep(max(0.0, start + lifetime / 2 - 1.0 + 0.04 * k - loop.time()))
+        await comm.send_to(bytes_data=frame)
+    got = await receive_until(comm, is_type("usage"), timeout=30)
+    assert got.close_code is None
+    await _until_connections(faults, base + 2)  # then it moved, on the goAway
+    user = [m["text"] for m in got.of("transcript") if m["role"] == "user" and m["final"]]
+    assert user == [f"[{heard[0]:.1f} s of speech]"], "the line was cut by the move"
+    moves = [r for r in caplog.records if getattr(r, "event", "") == "gemini_live_reconnect"]
+    assert [r.why for r in moves] == ["go_away"]
+    await comm.send_to(text_data=json.dumps({"type": "end"}))
+    assert (await receive_until(comm, lambda m: False, timeout=10)).close_code == CloseCode.NORMAL
+
+
+def silence_pcm(seconds: float) -> bytes:
+    return bytes(int(16000 * seconds) * 2)

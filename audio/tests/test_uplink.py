@@ -120,3 +120,45 @@ async def test_a_requeued_turn_goes_before_the_audio_still_held():
     await _drain(uplink, session, until=3)
     assert session.sent[0] == ("text", b"the turn the lost connection heard")
     assert b"".join(pcm for kind, pcm in session.sent[1:] if kind == "audio") == b"\x05\x00" * 2000
+
+
+# --- when a goAway may move the conversation (audio/downlink.py) -------------------------------
+def _downlink(tally, *, go_away: bool = True):
+    from types import SimpleNamespace
+    from typing import Any, cast
+
+    from audio.downlink import Downlink
+
+    none = cast(Any, None)
+    return Downlink(browser=none, upstream=cast(Any, SimpleNamespace(go_away=go_away)), uplink=none,
+                    tally=tally, session_id="s", on_turn=none, observer=none)
+
+
+def test_a_go_away_waits_while_the_user_speaks_or_holds_push_to_talk():
+    import time
+
+    from audio.downlink import USER_PAUSE_S
+    from audio.turns import SessionTally
+    from audio.uplink import Uplink
+
+    tally = SessionTally()
+    assert _downlink(tally, go_away=False)._move_in() is None  # no goAway: just keep receiving
+    assert _downlink(tally)._move_in() == 0  # between turns, nobody talking: move now
+    tally.voiced(time.monotonic())  # the user is mid-line, not transcribed yet
+    assert 0 < _downlink(tally)._move_in() <= USER_PAUSE_S
+    tally.speech_end_at = time.monotonic() - USER_PAUSE_S  # ...and fell silent long enough ago
+    assert _downlink(tally)._move_in() == 0
+
+    held = SessionTally()
+    uplink = Uplink(tally=held, push_to_talk=True)
+    uplink.control("activity_start")
+    assert held.talking and _downlink(held)._move_in() is None
+    uplink.control("activity_end")
+    assert not held.talking and held.speech_end_at is not None
+    hands_free = SessionTally()
+    Uplink(tally=hands_free, push_to_talk=False).control("activity_start")  # ignored without PTT
+    assert not hands_free.talking
+
+    heard = SessionTally()
+    heard.user_text = "[1.2 s of speech]"  # the turn is open: the connection that heard it answers
+    assert _downlink(heard)._move_in() is None

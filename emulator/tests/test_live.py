@@ -12,7 +12,9 @@ from google.genai import errors, types
 from emulator import EmulatorServer
 from emulator.tests.support import (
     TURN_TIMEOUT_S,
+    Turn,
     arm,
+    control,
     live_config,
     make_client,
     receive_turn,
@@ -218,3 +220,82 @@ async def test_oversized_frame_is_rejected(emulator: EmulatorServer) -> None:
             with pytest.raises(errors.APIError) as caught:
                 await receive_turn(session)
     assert caught.value.code == 1009
+
+
+# --- the record of what each conversation heard and said (GET /emulator/conversations) ---------
+def _events(record: list[dict], *keys: str) -> list[tuple]:
+    return [tuple(entry.get(k) for k in keys) for entry in record]
+
+
+async def test_the_record_lists_each_connections_turns_go_away_and_fault(emulator: EmulatorServer) -> None:
+    client = make_client(emulator)
+    await arm(emulator, {"type": "live_lifetime", "seconds": 4.0})
+    first, second, third = Turn(), Turn(), Turn()
+    async with asyncio.timeout(TURN_TIMEOUT_S):
+        async with client.aio.live.connect(model=MODEL, config=live_config()) as session:
+            await session.send_realtime_input(text="The dragon stole my bicycle")
+            await receive_turn(session, first)
+            with pytest.raises(errors.APIError):
+                while True:  # until the deadline close that follows goAway
+                    await receive_turn(session, first)
+        await arm(emulator, {"type": "live_close", "code": 1011, "when": "turn"})
+        config = live_config(session_resumption=types.SessionResumptionConfig(handle=first.handles[-1]))
+        async with client.aio.live.connect(model=MODEL, config=config) as session:
+            await session.send_realtime_input(text="Okay, and then?")
+            with pytest.raises(errors.APIError):
+                await receive_turn(session, second)
+        config = live_config(session_resumption=types.SessionResumptionConfig(handle=second.handles[-1]))
+        async with client.aio.live.connect(model=MODEL, config=config) as session:
+            await session.send_realtime_input(text="Okay, and then?")
+            await receive_turn(session, third)
+
+    status, body = await control(emulator, "GET", "/emulator/conversations")
+    assert status == 200
+    [conv] = body["conversations"]
+    assert conv["connections"] == 3 and conv["record_dropped"] == 0
+    assert _events(conv["record"], "event", "connection") == [
+        ("connected", 1), ("heard", 1), ("said", 1), ("go_away", 1), ("closed", 1),
+        ("connected", 2), ("heard", 2), ("fault", 2), ("closed", 2),
+        ("connected", 3), ("heard", 3), ("said", 3), ("closed", 3),
+    ]
+    by_kind = {(e["event"], e["connection"]): e for e in conv["record"]}
+    assert [by_kind[("connected", n)]["resumed"] for n in (1, 2, 3)] == [False, True, True]
+    assert by_kind[("heard", 1)]["text"] == "The dragon stole my bicycle"
+    assert by_kind[("heard", 1)]["source"] == "text"
+    for n, turn in ((1, first), (3, third)):
+        said = by_kind[("said", n)]
+        assert said["text"] == turn.output_text.strip() and said["ended"] == "complete"
+        assert turn.usage is not None and said["total_tokens"] == turn.usage.total_token_count
+    assert by_kind[("fault", 2)] | {"t": 0} == {
+        "event": "fault", "connection": 2, "kind": "live_close", "when": "turn", "code": 1011, "t": 0
+    }
+    closes = [(by_kind[("closed", n)]["by"], by_kind[("closed", n)]["code"]) for n in (1, 2, 3)]
+    assert closes == [("deadline", 1011), ("fault", 1011), ("client", 1000)]
+
+
+async def test_a_reply_the_connection_loses_midway_is_recorded_as_cut(
+    emulator: EmulatorServer, speech_16k: bytes
+) -> None:
+    client = make_client(emulator)
+    heard_words = ""
+    async with asyncio.timeout(TURN_TIMEOUT_S):
+        async with client.aio.live.connect(model=MODEL, config=live_config()) as session:
+            await send_audio(session, speech_16k + silence(1.0))
+            async for msg in session.receive():
+                sc = msg.server_content
+                if sc and sc.output_transcription and sc.output_transcription.text:
+                    heard_words += sc.output_transcription.text
+                if sc and sc.model_turn:
+                    break  # the first audio chunk: leave mid-reply
+    for _ in range(50):  # the emulator notices the close on its own schedule
+        _, body = await control(emulator, "GET", "/emulator/conversations")
+        record = body["conversations"][0]["record"]
+        if record[-1]["event"] == "closed":
+            break
+        await asyncio.sleep(0.05)
+    assert _events(record, "event") == [("connected",), ("heard",), ("said",), ("closed",)]
+    heard, said, closed = record[1:]
+    assert heard["source"] == "audio" and heard["text"].startswith("[") and heard["heard_s"] > 0.5
+    assert said["ended"] == "cut" and said["total_tokens"] is None
+    assert said["text"].startswith(heard_words.strip()) and said["text"]
+    assert closed["by"] == "client"
