@@ -24,7 +24,7 @@ transcript equals what the emulator heard and said (GET /emulator/conversations)
 none lost or duplicated; within each partner reply no gap between audio chunks (timestamped in
 the page as they arrive) reaches 500 ms; the two session records' counters add up.
 
-`make soak` runs it at HOUR_SCENE_SCALE=6 (a 10-minute socket cap, a 100 s lifetime).
+`make soak` runs it at HOUR_SCENE_SCALE=6 (a 10-minute socket cap, a goAway every 100 s).
 """
 
 from __future__ import annotations
