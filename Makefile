@@ -49,20 +49,22 @@ bench-smoke: setup
 	$(PY) -m bench.run --smoke
 
 ## make soak: the long reliability runs, loopback only, each bounded and stopping by itself:
-## the fuzzers at FUZZ_SCALE x their in-suite budget, then SOAK_SESSIONS voice sessions for
+## the fuzzers at FUZZ_SCALE x their in-suite budget, then SOAK_SESSIONS voice sessions on
+## SOAK_PROCESSES server processes (as the container runs: one per vCPU, Redis between them) for
 ## SOAK_ROUNDS rounds of SOAK_ROUND_S seconds (bench/soak.py: RSS, fds, threads, records), then
 ## the hour-long voice scene in Chromium compressed HOUR_SCENE_SCALE times (6: a 10-minute socket
 ## cap; make test runs it at 36, README "Reliability")
 FUZZ_SCALE ?= 10
 SOAK_SESSIONS ?= 200
-SOAK_ROUNDS ?= 3
-SOAK_ROUND_S ?= 60
+SOAK_PROCESSES ?= 2
+SOAK_ROUNDS ?= 6
+SOAK_ROUND_S ?= 100
 HOUR_SCENE_SCALE ?= 6
 soak: setup
 	FUZZ_SCALE=$(FUZZ_SCALE) $(PY) -m pytest -q -p no:cacheprovider -o timeout=3600 \
 		audio/tests/test_fuzz_protocol.py audio/tests/test_fuzz_consumer.py ai4joy/tests/test_api_fuzz.py
-	$(PY) -m bench.soak --sessions $(SOAK_SESSIONS) --rounds $(SOAK_ROUNDS) --round-s $(SOAK_ROUND_S) \
-		--out var/soak/report.json
+	$(PY) -m bench.soak --sessions $(SOAK_SESSIONS) --processes $(SOAK_PROCESSES) --rounds $(SOAK_ROUNDS) \
+		--round-s $(SOAK_ROUND_S) --out var/soak/report.json
 	HOUR_SCENE_SCALE=$(HOUR_SCENE_SCALE) $(PY) -m pytest -q -rP -p no:cacheprovider -o timeout=3600 \
 		tests/e2e/test_hour_scene.py
 

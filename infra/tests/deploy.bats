@@ -119,7 +119,7 @@ setup() {
 
 @test "services: the audio service has the guide's settings" {
   line="$(calls_matching "${FIRST}" '^gcloud run deploy ai4joy-audio-service ')"
-  assert_line_has "${line}" --cpu=2 --memory=1Gi --concurrency=20 --min-instances=2 --max-instances=50 \
+  assert_line_has "${line}" --cpu=2 --memory=1Gi --concurrency=80 --min-instances=2 --max-instances=50 \
     --timeout=3600 --session-affinity --no-cpu-throttling --ingress=internal-and-cloud-load-balancing \
     --service-account=audio-service@ai4joy-production.iam.gserviceaccount.com --no-use-http2 \
     --image=us-central1-docker.pkg.dev/ai4joy-production/ai4joy/ai4joy:test-tag \

@@ -69,5 +69,5 @@ setup() {
   [ "${status}" -eq 0 ]
   line="$(grep '^+ gcloud run deploy ai4joy-audio-service' <<<"${output}")"
   [[ "${line}" == *"--max-instances=5 "* && "${line}" == *"--project=ai4joy-dev "* ]]
-  [[ "${line}" == *"--concurrency=20 "* && "${line}" == *"--timeout=3600 "* ]]
+  [[ "${line}" == *"--concurrency=80 "* && "${line}" == *"--timeout=3600 "* ]]
 }

@@ -147,7 +147,7 @@ PY
 @test "env files carry the guide's tfvars values" {
   p="${INFRA}/env/production.env"
   for kv in REGION=us-central1 ENVIRONMENT=production DOMAIN_NAME=app.example.com AUDIO_MIN_INSTANCES=2 \
-    AUDIO_MAX_INSTANCES=50 AUDIO_CONCURRENCY=20 NOTIFICATION_EMAIL=devops@example.com ENABLE_CLOUD_ARMOR=true; do
+    AUDIO_MAX_INSTANCES=50 AUDIO_CONCURRENCY=80 NOTIFICATION_EMAIL=devops@example.com ENABLE_CLOUD_ARMOR=true; do
     grep -qx "${kv}" "${p}" || { echo "missing ${kv}"; return 1; }
   done
   for e in dev staging production; do
