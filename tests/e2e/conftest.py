@@ -198,14 +198,16 @@ def migrated_db(tmp_path_factory: pytest.TempPathFactory, emulator) -> Path:
     return db
 
 
-def _stack(
+def stack_env(
     tmp: Path,
     template_db: Path,
     emulator,
     *,
     rollout_percent: int | None,
     extra_env: dict[str, str] | None = None,
-) -> Stack:
+) -> dict[str, str]:
+    """The environment of a server for these tests: its own copy of the migrated database, the
+    emulator as Gemini, and audio_v2 set to `rollout_percent` (None: never rolled out)."""
     db = tmp / "db.sqlite3"
     shutil.copyfile(template_db, db)
     env = base_env(
@@ -229,6 +231,18 @@ def _stack(
             capture_output=True,
             timeout=60,
         )
+    return env
+
+
+def _stack(
+    tmp: Path,
+    template_db: Path,
+    emulator,
+    *,
+    rollout_percent: int | None,
+    extra_env: dict[str, str] | None = None,
+) -> Stack:
+    env = stack_env(tmp, template_db, emulator, rollout_percent=rollout_percent, extra_env=extra_env)
     stack = Stack(env=env, log_path=tmp / "server.log")
     stack.start()
     return stack

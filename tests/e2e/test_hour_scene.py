@@ -34,7 +34,6 @@ import json
 import math
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -49,9 +48,17 @@ from typing import Any
 import pytest
 
 from ai4joy.supervise import listening_socket
-from ai4joy.tests.serving import base_env, free_port, log_events, run_django
+from ai4joy.tests.serving import free_port, log_events, run_django
 from emulator.control import EmulatorControl
-from tests.e2e.conftest import REPO_ROOT, SCREENSHOTS, VOICE_USER, launch, open_page, start_active_scene
+from tests.e2e.conftest import (
+    REPO_ROOT,
+    SCREENSHOTS,
+    VOICE_USER,
+    launch,
+    open_page,
+    stack_env,
+    start_active_scene,
+)
 
 SCALE = float(os.environ.get("HOUR_SCENE_SCALE", "36"))
 GO_AWAY_EVERY_S = 600 / SCALE  # a Live connection's "10 minutes", then goAway
@@ -256,24 +263,18 @@ def hour_stack(tmp_path: Path, migrated_db: Path) -> Iterator[HourStack]:
 
     emulator = start_emulator(tmp_path / "emulator", seed=23, live_lifetime=LIFETIME_S,
                               go_away_lead=GO_AWAY_LEAD_S)
-    db = tmp_path / "db.sqlite3"
-    shutil.copyfile(migrated_db, db)
-    env = base_env(
-        DATABASE_URL=f"sqlite:///{db}",
-        SERVICE_ROLE="all",
-        GEMINI_BACKEND="emulator",
-        GEMINI_EMULATOR_URL=emulator.url,
-        GEMINI_EMULATOR_CA_FILE=emulator.ca_file,
-        DRAIN_TIMEOUT="4",
-        LOG_LEVEL="INFO",
-        IMPROV_MAX_OPEN_SCENES="100",
-        IMPROV_SCENE_TURNS="1000",  # an hour of voice is many more turns than a scene's default 15
-        WEBSOCKET_PING_INTERVAL=f"{PING_S:.3f}",
-        WEBSOCKET_TIMEOUT=str(CAP_S),
-        **redis_env(),
+    env = stack_env(
+        tmp_path,
+        migrated_db,
+        emulator,
+        rollout_percent=100,
+        extra_env={
+            "IMPROV_SCENE_TURNS": "1000",  # an hour of voice is many more turns than a scene's default 15
+            "WEBSOCKET_PING_INTERVAL": f"{PING_S:.3f}",
+            "WEBSOCKET_TIMEOUT": str(CAP_S),
+            **redis_env(),
+        },
     )
-    subprocess.run([sys.executable, "manage.py", "rollout", "set", "100", "--reason", "hour scene"],
-                   cwd=REPO_ROOT, env=env, check=True, capture_output=True, timeout=60)
     stack = HourStack(emulator=emulator, env=env, port=free_port())
     try:
         stack.servers += [spawn(env, stack.port, tmp_path / f"server{i}.log", wait=False) for i in range(2)]
