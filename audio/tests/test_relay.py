@@ -36,8 +36,12 @@ async def test_go_away_resumes_upstream_while_the_browser_stays(
 
     # The relay moves to a new connection at goAway; the browser socket stays open meanwhile.
     await _until(lambda: faults.stats()["live_resumed"] > before["live_resumed"], timeout=10)
-    assert any(
-        getattr(r, "event", "") == "gemini_live_reconnect" and r.why == "go_away" for r in caplog.records
+    # The emulator counts the resumption before the relay logs it: wait for the line, too.
+    await _until(
+        lambda: any(
+            getattr(r, "event", "") == "gemini_live_reconnect" and r.why == "go_away" for r in caplog.records
+        ),
+        timeout=10,
     )
 
     await speak_turn(comm, speech_16k)

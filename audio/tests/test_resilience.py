@@ -40,6 +40,15 @@ async def _until_connections(faults, n: int, *, timeout: float = 15) -> None:  #
         await asyncio.sleep(0.05)
 
 
+async def _until_logged(caplog, event: str, *, timeout: float = 10) -> list:  # noqa: ASYNC109
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not (found := [r for r in caplog.records if getattr(r, "event", "") == event]):
+        assert loop.time() < deadline, f"{event} never logged"
+        await asyncio.sleep(0.05)
+    return found
+
+
 async def _turn(comm, *, text: str = "", speech: bytes = b"") -> Received:
     if text:
         await comm.send_to(text_data=json.dumps({"type": "text", "text": text}))
@@ -164,7 +173,8 @@ async def test_a_go_away_while_the_player_speaks_waits_for_the_end_of_the_line(
     await _until_connections(faults, base + 2)  # then it moved, on the goAway
     user = [m["text"] for m in got.of("transcript") if m["role"] == "user" and m["final"]]
     assert user == [f"[{heard[0]:.1f} s of speech]"], "the line was cut by the move"
-    moves = [r for r in caplog.records if getattr(r, "event", "") == "gemini_live_reconnect"]
+    # The emulator counts the new connection before the relay logs the move: wait for the line.
+    moves = await _until_logged(caplog, "gemini_live_reconnect")
     assert [r.why for r in moves] == ["go_away"]
     await comm.send_to(text_data=json.dumps({"type": "end"}))
     assert (await receive_until(comm, lambda m: False, timeout=10)).close_code == CloseCode.NORMAL
