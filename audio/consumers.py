@@ -63,8 +63,11 @@ class AudioConsumer(AsyncWebsocketConsumer):
             self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
             sources.append(self.channel_receive)
         self.base_send = send
-        with contextlib.suppress(StopConsumer):
-            await dispatch_in_order(sources, self.dispatch)
+        try:
+            with contextlib.suppress(StopConsumer):
+                await dispatch_in_order(sources, self.dispatch)
+        finally:
+            self.relay = None  # it points back at us (its Browser): no cycle left behind
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels awaits aclose_old_connections() before every handler: a hop onto the one

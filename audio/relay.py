@@ -29,7 +29,7 @@ from audio.downlink import Downlink
 from audio.metrics import VoiceObserver
 from audio.persist import TurnWriter
 from audio.protocol import CloseReason
-from audio.turns import CompletedTurn, SessionTally
+from audio.turns import SessionTally
 from audio.uplink import Uplink
 from audio.upstream import Upstream, UpstreamLost
 
@@ -69,24 +69,28 @@ class LiveRelay:
             observer=self._obs,
         )
         self._uplink = Uplink(tally=self._tally, push_to_talk=push_to_talk)
+        # The parts get what they need, never the relay (no bound method, no closure over self):
+        # a part that pointed back would make every session a reference cycle, freed only by a
+        # full collection, long after its socket closed (test_memory.py).
+        upstream = self._upstream
+        self._writer = TurnWriter(
+            scene_id=scene_id,
+            user_id=user_id,
+            session_id=record_id,
+            browser=self._browser,
+            resume_handle=lambda: upstream.handle,
+            observer=self._obs,
+        )
         self._downlink = Downlink(
             browser=self._browser,
             upstream=self._upstream,
             uplink=self._uplink,
             tally=self._tally,
             session_id=record_id,
-            on_turn=self._turn_done,
+            on_turn=self._writer.put,
             observer=self._obs,
         )
         self._missed_pings = 0
-        self._writer = TurnWriter(
-            scene_id=scene_id,
-            user_id=user_id,
-            session_id=record_id,
-            browser=self._browser,
-            resume_handle=lambda: self._upstream.handle,
-            observer=self._obs,
-        )
         self._tasks: list[asyncio.Task[None]] = []
         self._persist_task: asyncio.Task[None] | None = None
         self._stopping: asyncio.Future[None] | None = None
@@ -139,6 +143,9 @@ class LiveRelay:
         for task in self._tasks:
             task.cancel()
         await asyncio.wait(self._tasks, timeout=2.0)
+        # A cancelled task keeps its CancelledError, whose traceback holds the task's frames and
+        # through them this relay: let go of the tasks, or the session is a cycle (test_memory.py).
+        self._tasks = []
         if self._persist_task is not None:
             partial = self._tally.complete_turn()  # a turn cut short is still part of the scene
             self._writer.finish(partial if partial.user_text or partial.partner_text else None)
@@ -146,6 +153,7 @@ class LiveRelay:
             if not done:
                 self._writer.log_lost()
                 self._persist_task.cancel()
+            self._persist_task = None
         handle = self._upstream.handle
         final = self._tally.take_counters()
         if self._tally.dropped_bytes:
@@ -187,10 +195,6 @@ class LiveRelay:
         except UpstreamLost as lost:
             notice = protocol.upstream_quota() if lost.quota else protocol.closing(CloseReason.UPSTREAM_ERROR)
             self._begin_stop(CloseReason.UPSTREAM_ERROR, notice)
-
-    # --- persistence (audio/persist.py) -----------------------------------------------------------
-    async def _turn_done(self, turn: CompletedTurn, counters: dict[str, int]) -> None:
-        await self._writer.put(turn, counters)
 
     # --- keepalive and the duration cap -----------------------------------------------------------
     async def _keepalive(self) -> None:

@@ -66,7 +66,6 @@ def _principle_enum(slugs: tuple[str, ...]) -> type[enum.Enum]:
     )
 
 
-@lru_cache(maxsize=8)
 class CoachSchemas(NamedTuple):
     """Response schemas that name a principle, built for the current set of principles."""
 
@@ -76,8 +75,10 @@ class CoachSchemas(NamedTuple):
     review: type[BaseModel]  # the end-of-scene review
 
 
+@lru_cache(maxsize=8)
 def coach_schemas(slugs: tuple[str, ...]) -> CoachSchemas:
-    """The principle-naming schemas for the current principles."""
+    """The principle-naming schemas for the current principles, built once per set: a pydantic
+    model class costs milliseconds to build and lives in a reference cycle."""
     slug_enum = _principle_enum(slugs)
 
     class CoachNote(BaseModel):
