@@ -53,9 +53,10 @@ bench-smoke: setup
 ## SOAK_PROCESSES server processes (as the container runs: one per vCPU, Redis between them) for
 ## SOAK_ROUNDS rounds of SOAK_ROUND_S seconds (bench/soak.py: RSS, fds, threads, records), then
 ## the hour-long voice scene in Chromium compressed HOUR_SCENE_SCALE times (6: a 10-minute socket
-## cap; make test runs it at 36, README "Reliability")
+## cap; make test runs it at 36, README "Reliability"). 100 sessions on 2 processes is what a
+## 2-vCPU box carries in real time (make bench); the issue's 200 wants 4: SOAK_SESSIONS=200 SOAK_PROCESSES=4
 FUZZ_SCALE ?= 10
-SOAK_SESSIONS ?= 200
+SOAK_SESSIONS ?= 100
 SOAK_PROCESSES ?= 2
 SOAK_ROUNDS ?= 6
 SOAK_ROUND_S ?= 100

@@ -11,8 +11,9 @@ arenas); after it and after every later round the server idles a few seconds and
 from /proc, its resident memory, open file descriptors and threads. Every session of every round
 talks for the whole round through bench/loadgen.py (real protocol: 40 ms frames, speech turns,
 pongs, barge-ins), then disconnects. Passes when, after the last round, RSS is within 5 % of
-the post-warm-up value, the fd and thread counts are back to theirs, every audio-session record
-is closed (none left `active`), and no session saw an error. Prints one JSON report; exit 1 on a miss.
+the post-warm-up value, the fd and thread counts are no higher than after some earlier round
+(pools fill up to their bound; a leak grows every round), every audio-session record is closed
+(none left `active`), and no session saw an error. Prints one JSON report; exit 1 on a miss.
 """
 
 from __future__ import annotations
@@ -125,8 +126,10 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
     drift = (last["rss_kib"] - base["rss_kib"]) / base["rss_kib"]
     checks = {
         "rss_within_5pct": abs(drift) <= RSS_DRIFT_LIMIT,
-        "fds_back": last["fds"] <= base["fds"],
-        "threads_back": last["threads"] <= base["threads"],
+        # Pools (database connections, sync threads) may grow after the warm-up up to their
+        # bound; a leak grows every round, so the last round may hold no more than one before it.
+        "fds_bounded": last["fds"] <= max(r["fds"] for r in rounds[:-1]),
+        "threads_bounded": last["threads"] <= max(r["threads"] for r in rounds[:-1]),
         "records_closed": records_active == 0,
         "no_errors": all(r["errors"] == 0 for r in rounds),
         "all_connected": all(r["connected"] == args.sessions for r in rounds),
