@@ -110,16 +110,7 @@ async def voice_turn_save(
     if not (turn.user_text or turn.partner_text):
         return []
     try:
-        outcome = await avoice_turn_record(
-            scene_id=scene_id,
-            user_id=user_id,
-            user_text=turn.user_text,
-            partner_text=turn.partner_text,
-            user_meta=turn.meta("user"),
-            partner_meta=turn.meta("partner"),
-            latency_ms=turn.latency_ms,
-            interrupted=turn.interrupted,
-        )
+        outcome = await avoice_turn_record(scene_id=scene_id, user_id=user_id, **turn.record_fields())
     except ImprovError as exc:  # e.g. the scene left the stage mid-call: the lines are saved anyway
         log.info(
             "voice turn not counted",

@@ -30,6 +30,17 @@ class CompletedTurn:
     partner_ended_at: float | None  # the end of its audio, or where it was cut off
     relay_ms: float | None = None  # time the relay added to the first audio chunk (metrics only)
 
+    def record_fields(self) -> dict[str, Any]:
+        """The turn as improv.voice_turns.voice_turn_record takes it (with scene_id and user_id)."""
+        return {
+            "user_text": self.user_text,
+            "partner_text": self.partner_text,
+            "user_meta": self.meta("user"),
+            "partner_meta": self.meta("partner"),
+            "latency_ms": self.latency_ms,
+            "interrupted": self.interrupted,
+        }
+
     def meta(self, role: str) -> dict[str, Any]:
         meta: dict[str, Any] = {}
         if role == "user":

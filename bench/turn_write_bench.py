@@ -295,17 +295,7 @@ def _sync_turn(user_id: int, scene_id: str, session_id: str, i: int) -> None:
     from improv.store import get_store
     from improv.voice_turns import voice_turn_record
 
-    turn = _turn(i)
-    voice_turn_record(
-        scene_id=scene_id,
-        user_id=user_id,
-        user_text=turn.user_text,
-        partner_text=turn.partner_text,
-        user_meta=turn.meta("user"),
-        partner_meta=turn.meta("partner"),
-        latency_ms=turn.latency_ms,
-        interrupted=turn.interrupted,
-    )
+    voice_turn_record(scene_id=scene_id, user_id=user_id, **_turn(i).record_fields())
     # What audio_session_flush does after each turn.
     get_store().audio_session_update(session_id, resume_handle=f"handle-{i}", **COUNTERS)
 

@@ -7,7 +7,7 @@ import asyncio
 import datetime as dt
 import itertools
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -308,32 +308,41 @@ def test_turns_append_refuses_bad_input_and_writes_nothing(store, uid):
         store.turns_append("missing-scene", [good])
 
 
-@pytest.mark.django_db(transaction=True)
-def test_concurrent_multi_line_appends_keep_each_write_together(store, uid):
-    scene = store.scene_create(user_id=uid, status="active")
+def at_once(work: Callable[[int], None], count: int) -> list[BaseException]:
+    """Run work(0..count-1) in as many threads, released together; what they raised."""
     errors: list[BaseException] = []
-    start = threading.Barrier(10, timeout=30)
+    start = threading.Barrier(count, timeout=30)
 
-    def append(n: int) -> None:
+    def run(n: int) -> None:
         try:
             start.wait()
-            store.turns_append(
-                scene.id,
-                [NewTurn("user", f"user {n}"), NewTurn("partner", f"partner {n}")],
-                scene_fields={"state": {"last": n}},
-            )
-        except BaseException as exc:  # collected and asserted below
+            work(n)
+        except BaseException as exc:  # returned to the test, which asserts on it
             errors.append(exc)
         finally:
-            connection.close()
+            connection.close()  # each thread's own DB connection (ORM)
 
-    threads = [threading.Thread(target=append, args=(n,)) for n in range(10)]
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=60)
     assert not any(t.is_alive() for t in threads)
-    assert errors == []
+    return errors
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_multi_line_appends_keep_each_write_together(store, uid):
+    scene = store.scene_create(user_id=uid, status="active")
+
+    def append(n: int) -> None:
+        store.turns_append(
+            scene.id,
+            [NewTurn("user", f"user {n}"), NewTurn("partner", f"partner {n}")],
+            scene_fields={"state": {"last": n}},
+        )
+
+    assert at_once(append, 10) == []
     turns = store.turns_list(scene.id)
     assert [t.index for t in turns] == list(range(1, 21))  # gap-free, no duplicates
     pairs = [(turns[i].text, turns[i + 1].text) for i in range(0, 20, 2)]
@@ -378,25 +387,11 @@ def test_turn_append_rejects_unknown_speaker_and_loses_nothing(store, uid):
 @pytest.mark.django_db(transaction=True)
 def test_twenty_concurrent_appends_land_gap_free_threads(store, uid):
     scene = store.scene_create(user_id=uid, status="active")
-    errors: list[BaseException] = []
-    start = threading.Barrier(20, timeout=30)
 
     def append(n: int) -> None:
-        try:
-            start.wait()
-            store.turn_append(scene.id, speaker="user", text=f"thread {n}")
-        except BaseException as exc:  # collected and asserted below
-            errors.append(exc)
-        finally:
-            connection.close()  # each thread's own DB connection (ORM)
+        store.turn_append(scene.id, speaker="user", text=f"thread {n}")
 
-    threads = [threading.Thread(target=append, args=(n,)) for n in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not any(t.is_alive() for t in threads)
-    assert errors == []
+    assert at_once(append, 20) == []
     turns = store.turns_list(scene.id)
     assert [t.index for t in turns] == list(range(1, 21))
     assert sorted(t.text for t in turns) == sorted(f"thread {n}" for n in range(20))
